@@ -1,0 +1,84 @@
+//! The one admin account of the API: first-start creation and password changes, shared by
+//! `POST /cloud_admin_password` and `alfa-cloud admin set-password`.
+
+use secrecy::ExposeSecret as _;
+
+use crate::config::Settings;
+use crate::crypto;
+use crate::error::Problems;
+use crate::store::{Db, admin};
+
+pub const MIN_PASSWORD_LEN: usize = 12;
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+/// Creates the admin on first start from `ALFA_ADMIN_USER`/`ALFA_ADMIN_PASSWORD`. Without a
+/// configured password one is generated and returned so the caller can show it once.
+pub async fn ensure_admin(db: &Db, settings: &Settings) -> anyhow::Result<Option<String>> {
+    if admin::admin_exists(db).await? {
+        return Ok(None);
+    }
+    let (password, generated) = match &settings.admin_password {
+        Some(p) => (p.expose_secret().to_owned(), false),
+        None => (crypto::random_password(20), true),
+    };
+    let hash = hash_blocking(password.clone()).await?;
+    let created = admin::create_admin(db, &settings.admin_user, &hash).await?;
+    if created {
+        tracing::info!(user = %settings.admin_user, "created the API admin account");
+    }
+    Ok((created && generated).then_some(password))
+}
+
+/// Checks a new password against the rules and the current one; every problem is named.
+pub async fn validate_new_password(
+    db: &Db,
+    password: &str,
+    confirm: Option<&str>,
+) -> anyhow::Result<Problems> {
+    let mut problems = Problems::default();
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        problems.add(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        );
+    } else if len > MAX_PASSWORD_LEN {
+        problems.add(
+            "password",
+            format!("must be at most {MAX_PASSWORD_LEN} characters"),
+        );
+    }
+    if password.chars().any(char::is_control) {
+        problems.add("password", "must not contain control characters");
+    }
+    if confirm.is_some_and(|confirm| confirm != password) {
+        problems.add("confirm_password", "does not match password");
+    }
+    if problems.is_empty()
+        && let Some(current) = admin::current_hash(db).await?
+    {
+        let candidate = password.to_owned();
+        let same =
+            tokio::task::spawn_blocking(move || crypto::verify_password(&candidate, &current))
+                .await?;
+        if same {
+            problems.add("password", "must differ from the current password");
+        }
+    }
+    Ok(problems)
+}
+
+/// Stores a new admin password (already validated).
+pub async fn set_password(db: &Db, password: &str) -> anyhow::Result<()> {
+    let hash = hash_blocking(password.to_owned()).await?;
+    if !admin::set_password_hash(db, &hash).await? {
+        anyhow::bail!("there is no admin account yet: start the service once to create it");
+    }
+    tracing::info!("the API admin password was changed");
+    Ok(())
+}
+
+/// argon2 takes ~20 ms of CPU: never on the async workers.
+async fn hash_blocking(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || crypto::hash_password(&password)).await?
+}

@@ -1,0 +1,271 @@
+//! The fields of a client and their rules, shared by create and update.
+
+use serde::Deserialize;
+
+use super::input::{Text, check_text, parse_int, present};
+use crate::crypto::purpose;
+use crate::domain::{Email, IpAllowList, Subdomain, TimeZone, VersionTag, parse_datetime};
+use crate::error::{ApiError, Problems};
+use crate::state::AppState;
+use crate::store::clients::{self, ClientRow, ClientSpec};
+use crate::store::servers;
+
+/// The fields of `POST /clients/` and `PUT /clients/{id}`. On update, absent fields keep
+/// their values; `server_id`, `subdomain` and `version_tag` cannot change here (use the
+/// move and switch operations).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ClientInput {
+    pub id: Option<Text>,
+    pub server_id: Option<Text>,
+    /// The lab's name.
+    pub name: Option<Text>,
+    pub short_name: Option<Text>,
+    /// Administrator's surname.
+    pub admin_f: Option<Text>,
+    /// Administrator's given name.
+    pub admin_i: Option<Text>,
+    /// Administrator's patronymic.
+    pub admin_o: Option<Text>,
+    pub admin_login: Option<Text>,
+    /// Lab administrator's password (8 to 128 characters). Write-only.
+    pub password: Option<Text>,
+    /// Lower-case DNS label: the cloud lives at `subdomain.domain`.
+    pub subdomain: Option<Text>,
+    pub email: Option<Text>,
+    pub phone: Option<Text>,
+    pub city: Option<Text>,
+    /// IANA time zone; default UTC.
+    pub timezone: Option<Text>,
+    /// Image version, e.g. 1.3-master.
+    pub version_tag: Option<Text>,
+    /// JSON array of allowed IP addresses or CIDRs; empty array for no restriction.
+    pub allowed_ips: Option<Text>,
+    pub config: Option<Text>,
+    pub license: Option<Text>,
+    /// YYYY-MM-DD, YYYY-MM-DD HH:MM:SS (UTC) or RFC 3339.
+    pub license_expires_at: Option<Text>,
+    /// DEMO, TEST, TRIAL (default) or PAID.
+    pub billing_type: Option<Text>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ExpireDateInput {
+    /// Who changes the date (recorded).
+    pub sender: Option<Text>,
+    /// The new end of the licence.
+    pub license_expires_at: Option<Text>,
+}
+
+/// What a field will hold: the request's value when sent, else the stored one.
+fn value<'a>(sent: &'a Option<Text>, stored: Option<&'a str>) -> &'a str {
+    match sent {
+        Some(text) => text.as_str(),
+        None => stored.unwrap_or_default(),
+    }
+}
+
+fn phone(value: &str) -> Result<String, String> {
+    if value.len() <= 32
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'))
+    {
+        Ok(value.to_owned())
+    } else {
+        Err("must be up to 32 of digits, spaces, '+', '-', '(' and ')'".into())
+    }
+}
+
+fn login(value: &str) -> Result<String, String> {
+    check_text(value, 64, true)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn lab_password(value: &str) -> Result<String, String> {
+    let len = value.chars().count();
+    if !(8..=128).contains(&len) {
+        return Err("must be 8 to 128 characters".into());
+    }
+    crate::domain::check_single_line(value)?;
+    Ok(value.to_owned())
+}
+
+/// Validates a client's fields (all of them, reporting every problem) into a spec to write.
+pub async fn validate(
+    state: &AppState,
+    input: &ClientInput,
+    stored: Option<&ClientRow>,
+) -> Result<ClientSpec, ApiError> {
+    let mut p = Problems::default();
+    let s = |f: fn(&ClientRow) -> &str| stored.map(f);
+
+    let name = value(&input.name, s(|c| &c.name));
+    let name = if name.is_empty() {
+        p.add("name", "is required");
+        None
+    } else {
+        p.check("name", check_text(name, 255, true))
+    };
+    let admin_login = value(&input.admin_login, s(|c| &c.admin_login));
+    let admin_login = if admin_login.is_empty() {
+        p.add("admin_login", "is required");
+        None
+    } else {
+        p.check("admin_login", login(admin_login))
+    };
+    let short_name = p.check(
+        "short_name",
+        check_text(value(&input.short_name, s(|c| &c.short_name)), 64, true),
+    );
+    let admin_f = p.check(
+        "admin_f",
+        check_text(value(&input.admin_f, s(|c| &c.admin_f)), 100, true),
+    );
+    let admin_i = p.check(
+        "admin_i",
+        check_text(value(&input.admin_i, s(|c| &c.admin_i)), 100, true),
+    );
+    let admin_o = p.check(
+        "admin_o",
+        check_text(value(&input.admin_o, s(|c| &c.admin_o)), 100, true),
+    );
+    let city = p.check(
+        "city",
+        check_text(value(&input.city, s(|c| &c.city)), 100, true),
+    );
+    let phone = p.check("phone", phone(value(&input.phone, s(|c| &c.phone))));
+    let config = p.check(
+        "config",
+        check_text(value(&input.config, s(|c| &c.config)), 65536, false),
+    );
+    let license = p.check(
+        "license",
+        check_text(value(&input.license, s(|c| &c.license)), 65536, false),
+    );
+    let email = match value(&input.email, s(|c| &c.email)) {
+        "" => Some(None),
+        v => p.check("email", Email::parse(v)).map(Some),
+    };
+    let timezone = match value(&input.timezone, s(|c| &c.timezone)) {
+        "" => TimeZone::parse("UTC").ok(),
+        v => p.check("timezone", TimeZone::parse(v)),
+    };
+    let allowed_ips = p.check(
+        "allowed_ips",
+        IpAllowList::parse(value(&input.allowed_ips, s(|c| &c.allowed_ips))),
+    );
+    let license_expires_at = match &input.license_expires_at {
+        Some(text) if text.as_str().is_empty() => Some(None),
+        Some(text) => p
+            .check("license_expires_at", parse_datetime(text.as_str()))
+            .map(Some),
+        None => Some(stored.and_then(|c| c.license_expires_at)),
+    };
+    let password_enc = match present(&input.password) {
+        Some(v) => p
+            .check("password", lab_password(v))
+            .map(|v| Some(state.cipher.seal(purpose::CLIENT_ADMIN_PASSWORD, &v))),
+        None => Some(None),
+    };
+
+    // Fixed at creation: sent values must equal the stored ones on update.
+    let subdomain = value(&input.subdomain, s(|c| &c.subdomain));
+    let subdomain = match (subdomain, stored) {
+        ("", _) => {
+            p.add("subdomain", "is required");
+            None
+        }
+        (v, Some(c)) if v != c.subdomain => {
+            p.add("subdomain", "cannot change after creation");
+            None
+        }
+        (v, _) => p.check("subdomain", Subdomain::parse(v)),
+    };
+    let version_tag = value(&input.version_tag, s(|c| &c.version_tag));
+    let version_tag = match (version_tag, stored) {
+        ("", _) => {
+            p.add("version_tag", "is required");
+            None
+        }
+        (v, Some(c)) if v != c.version_tag => {
+            p.add(
+                "version_tag",
+                "cannot change here: switch the client to another image instead",
+            );
+            None
+        }
+        (v, _) => p.check("version_tag", VersionTag::parse(v)),
+    };
+    let server_id = match (present(&input.server_id), stored) {
+        (None, None) => {
+            p.add("server_id", "is required");
+            None
+        }
+        (None, Some(c)) => Some(c.server_id),
+        (Some(v), stored) => match (parse_int(v, 1, i64::MAX), stored) {
+            (Err(e), _) => {
+                p.add("server_id", e);
+                None
+            }
+            (Ok(id), Some(c)) if id != c.server_id => {
+                p.add(
+                    "server_id",
+                    "cannot change here: move the client to another server instead",
+                );
+                None
+            }
+            (Ok(id), Some(_)) => Some(id),
+            (Ok(id), None) => match servers::get(&state.db, id).await? {
+                None => {
+                    p.add("server_id", format!("server {id} does not exist"));
+                    None
+                }
+                Some(server) if !server.active => {
+                    p.add("server_id", format!("server {id} is not active"));
+                    None
+                }
+                Some(_) => Some(id),
+            },
+        },
+    };
+    let billing_type = match value(&input.billing_type, s(|c| &c.billing_type)) {
+        "" => Some("TRIAL".to_owned()),
+        v if clients::billing_type_exists(&state.db, v).await? => Some(v.to_owned()),
+        v => {
+            p.add(
+                "billing_type",
+                format!("{v:?} is not a billing type (see /clients/billing_types)"),
+            );
+            None
+        }
+    };
+
+    p.clone().into_result()?;
+    let missing = || ApiError::Validation(p.clone());
+    Ok(ClientSpec {
+        server_id: server_id.ok_or_else(missing)?,
+        name: name.ok_or_else(missing)?,
+        short_name: short_name.ok_or_else(missing)?,
+        admin_f: admin_f.ok_or_else(missing)?,
+        admin_i: admin_i.ok_or_else(missing)?,
+        admin_o: admin_o.ok_or_else(missing)?,
+        admin_login: admin_login.ok_or_else(missing)?,
+        password_enc: password_enc.ok_or_else(missing)?,
+        subdomain: subdomain.ok_or_else(missing)?,
+        email: email.ok_or_else(missing)?,
+        phone: phone.ok_or_else(missing)?,
+        city: city.ok_or_else(missing)?,
+        timezone: timezone.ok_or_else(missing)?,
+        version_tag: version_tag.ok_or_else(missing)?,
+        allowed_ips: allowed_ips.ok_or_else(missing)?,
+        config: config.ok_or_else(missing)?,
+        license: license.ok_or_else(missing)?,
+        license_expires_at: license_expires_at.ok_or_else(missing)?,
+        billing_type: billing_type.ok_or_else(missing)?,
+    })
+}

@@ -1,0 +1,177 @@
+//! Actions on servers and clients that run on the fleet: checks, images, reboots, host keys.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::audit::AuditTarget;
+use super::auth::AdminUser;
+use super::input::{Id, Params, parse_int};
+use super::operations::submit;
+use crate::domain::{BaseDir, Host, UnixUser};
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::ops::CheckReport;
+use crate::ops::kinds::Kind;
+use crate::state::AppState;
+use crate::store::operations::NewOperation;
+use crate::store::{clients, servers};
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[serde(default)]
+pub struct CheckParams {
+    /// Default 22.
+    ssh_port: Option<String>,
+    /// Default www-data.
+    ssh_user: Option<String>,
+    /// Default /srv.
+    base_dir: Option<String>,
+}
+
+/// Check that a host is reachable and set up for deploying (answers within 20 s).
+#[utoipa::path(get, path = "/servers/check_host/{host_ip}", tag = "fleet",
+    params(("host_ip" = String, Path), CheckParams),
+    responses((status = 200, body = CheckReport), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn check_host(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    Params(p): Params<CheckParams>,
+) -> ApiResult<Json<CheckReport>> {
+    let mut problems = Problems::default();
+    let host = problems.check("host_ip", Host::parse(&host));
+    let port = match p.ssh_port.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => problems.check("ssh_port", parse_int(v, 1, 65535)),
+        None => Some(22),
+    };
+    let user = problems.check(
+        "ssh_user",
+        UnixUser::parse(
+            p.ssh_user
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .unwrap_or("www-data"),
+        ),
+    );
+    let base_dir = problems.check(
+        "base_dir",
+        BaseDir::parse(
+            p.base_dir
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .unwrap_or("/srv"),
+        ),
+    );
+    problems.into_result()?;
+    let (Some(host), Some(port), Some(user), Some(base_dir)) = (host, port, user, base_dir) else {
+        unreachable!("problems were empty");
+    };
+    let port = u16::try_from(port).expect("validated range");
+    let report = state
+        .engine
+        .check_host(&host.to_string(), port, user.as_str(), base_dir.as_str())
+        .await?;
+    Ok(Json(report))
+}
+
+async fn server(state: &AppState, id: i64) -> ApiResult<servers::ServerRow> {
+    servers::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
+}
+
+fn operation(
+    kind: Kind,
+    server_id: i64,
+    client_id: Option<i64>,
+    params: serde_json::Value,
+) -> NewOperation {
+    NewOperation {
+        kind: kind.name(),
+        server_id: Some(server_id),
+        client_id,
+        parent_id: None,
+        lock_scope: kind.lock_scope(),
+        requested_by: String::new(),
+        params,
+        max_attempts: 3,
+    }
+}
+
+/// List the LIMS image versions on a server (an operation; its result holds the images).
+#[utoipa::path(get, path = "/servers/{id}/images", tag = "fleet", params(("id" = i64, Path)),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn images(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    server(&state, id).await?;
+    submit(&state, &user, operation(Kind::Images, id, None, json!({}))).await
+}
+
+/// Reboot a server (an operation that excludes every other operation on it).
+#[utoipa::path(get, path = "/servers/{id}/reboot_server", tag = "fleet", params(("id" = i64, Path)),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn reboot_server(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    server(&state, id).await?;
+    submit(
+        &state,
+        &user,
+        operation(Kind::RebootServer, id, None, json!({})),
+    )
+    .await
+}
+
+/// Restart a client's container (an operation).
+#[utoipa::path(get, path = "/clients/{id}/reboot", tag = "fleet", params(("id" = i64, Path)),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn reboot_client(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    let client = clients::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
+    submit(
+        &state,
+        &user,
+        operation(Kind::ClientReboot, client.server_id, Some(id), json!({})),
+    )
+    .await
+}
+
+/// Forget a server's recorded SSH host key (after a reinstall): the next connection records
+/// the new one.
+#[utoipa::path(post, path = "/servers/{id}/forget_host_key", tag = "fleet", params(("id" = i64, Path)),
+    responses((status = 200), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn forget_host_key(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+    let row = server(&state, id).await?;
+    servers::forget_host_key(&state.db, id).await?;
+    state
+        .engine
+        .remote
+        .forget(&crate::ops::kinds::target(&row))
+        .await;
+    tracing::warn!(
+        server.id = id,
+        "host key forgotten: the next connection trusts whatever key the server shows"
+    );
+    let mut response = Json(json!({ "server_id": id, "host_key_known": false })).into_response();
+    response
+        .extensions_mut()
+        .insert(AuditTarget { kind: "server", id });
+    Ok(response)
+}
+
+/// The public key the workers log in with: put it in each server's `authorized_keys`.
+#[utoipa::path(get, path = "/ssh_public_key", tag = "fleet",
+    responses((status = 200, description = "an OpenSSH public key line", content_type = "text/plain")))]
+pub async fn ssh_public_key(State(state): State<AppState>) -> ApiResult<String> {
+    Ok(state.engine.ssh_public_key.clone())
+}

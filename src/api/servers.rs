@@ -1,0 +1,356 @@
+//! `/servers`: the fleet's servers.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::audit::AuditTarget;
+use super::input::{Id, Input, Params, Text, check_text, parse_bool, parse_int, present};
+use crate::crypto::purpose;
+use crate::domain::{BaseDir, DomainName, Environment, Host, SqlKind, UnixUser};
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::state::AppState;
+use crate::store::servers::{self, DeleteOutcome, ServerRow, ServerSpec, WriteError};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ServerView {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub domain: String,
+    pub ssh_port: i64,
+    pub ssh_user: String,
+    pub base_dir: String,
+    #[schema(value_type = String, example = "production")]
+    pub environment: String,
+    #[schema(value_type = String, example = "mariadb")]
+    pub sql_kind: String,
+    pub sql_port: i64,
+    pub sql_user: String,
+    /// Whether an SQL password is stored; the password itself is never returned.
+    pub sql_password_set: bool,
+    /// ACME directory URL for certificates; empty means Let's Encrypt.
+    pub acme_directory: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Whether an SSH host key was recorded at the first connection.
+    pub host_key_known: bool,
+    /// Whether the server answered over SSH at the last check (null: never checked).
+    pub reachable: Option<bool>,
+    pub reachable_checked_at: Option<DateTime<Utc>>,
+    /// The last check_host result.
+    #[schema(value_type = Object)]
+    pub last_check: Option<serde_json::Value>,
+}
+
+impl From<ServerRow> for ServerView {
+    fn from(row: ServerRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            host: row.host,
+            domain: row.domain,
+            ssh_port: row.ssh_port,
+            ssh_user: row.ssh_user,
+            base_dir: row.base_dir,
+            environment: row.environment,
+            sql_kind: row.sql_kind,
+            sql_port: row.sql_port,
+            sql_user: row.sql_user,
+            sql_password_set: row.sql_password_enc.is_some(),
+            acme_directory: row.acme_directory,
+            active: row.active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            host_key_known: row.host_key.is_some(),
+            reachable: row.reachable,
+            reachable_checked_at: row.reachable_checked_at,
+            last_check: row
+                .last_check
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
+        }
+    }
+}
+
+/// The fields of `POST /servers/`. With `id` it updates that server; absent fields keep their
+/// values, and an absent or empty `sql_password` keeps the stored one.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
+pub struct ServerInput {
+    id: Option<Text>,
+    /// Display name, unique.
+    name: Option<Text>,
+    /// IP address or DNS name the backend reaches the server at.
+    host: Option<Text>,
+    /// The domain clients live under (`subdomain.domain`).
+    domain: Option<Text>,
+    sql_user: Option<Text>,
+    /// Write-only.
+    sql_password: Option<Text>,
+    /// Default 22.
+    ssh_port: Option<Text>,
+    /// Default www-data.
+    ssh_user: Option<Text>,
+    /// Default /srv.
+    base_dir: Option<Text>,
+    /// production (default) or stage.
+    environment: Option<Text>,
+    /// mariadb (default) or postgres.
+    sql_kind: Option<Text>,
+    /// Default 3306 for mariadb, 5432 for postgres.
+    sql_port: Option<Text>,
+    /// ACME directory URL; empty means Let's Encrypt.
+    acme_directory: Option<Text>,
+    /// Default true.
+    active: Option<Text>,
+}
+
+/// The value a field will have: the request's when sent, else the stored one.
+fn merged<'a>(sent: &'a Option<Text>, stored: Option<&'a str>) -> Option<&'a str> {
+    match sent {
+        Some(text) => Some(text.as_str()),
+        None => stored,
+    }
+}
+
+fn validate(
+    state: &AppState,
+    input: &ServerInput,
+    stored: Option<&ServerRow>,
+) -> Result<ServerSpec, ApiError> {
+    let mut p = Problems::default();
+    let mut need = |name: &str, value: Option<&str>| -> Option<String> {
+        match value.filter(|v| !v.is_empty()) {
+            Some(v) => Some(v.to_owned()),
+            None => {
+                p.add(name, "is required");
+                None
+            }
+        }
+    };
+    let name = need("name", merged(&input.name, stored.map(|s| s.name.as_str())));
+    let host = need("host", merged(&input.host, stored.map(|s| s.host.as_str())));
+    let domain = need(
+        "domain",
+        merged(&input.domain, stored.map(|s| s.domain.as_str())),
+    );
+    let sql_user = need(
+        "sql_user",
+        merged(&input.sql_user, stored.map(|s| s.sql_user.as_str())),
+    );
+
+    let name = name.and_then(|v| p.check("name", check_text(&v, 100, true)));
+    let host = host.and_then(|v| p.check("host", Host::parse(&v)));
+    let domain = domain.and_then(|v| p.check("domain", DomainName::parse(&v)));
+    let sql_user = sql_user.and_then(|v| p.check("sql_user", check_sql_user(&v)));
+
+    let ssh_port = match present(&input.ssh_port) {
+        Some(v) => p.check("ssh_port", parse_int(v, 1, 65535)),
+        None => Some(stored.map_or(22, |s| s.ssh_port)),
+    };
+    let ssh_user = match present(&input.ssh_user) {
+        Some(v) => p.check("ssh_user", UnixUser::parse(v)),
+        None => UnixUser::parse(stored.map_or("www-data", |s| s.ssh_user.as_str())).ok(),
+    };
+    let base_dir = match present(&input.base_dir) {
+        Some(v) => p.check("base_dir", BaseDir::parse(v)),
+        None => BaseDir::parse(stored.map_or("/srv", |s| s.base_dir.as_str())).ok(),
+    };
+    let environment = match present(&input.environment) {
+        Some(v) => p.check("environment", Environment::parse(v)),
+        None => Environment::parse(stored.map_or("production", |s| s.environment.as_str())).ok(),
+    };
+    let sql_kind = match present(&input.sql_kind) {
+        Some(v) => p.check("sql_kind", SqlKind::parse(v)),
+        None => SqlKind::parse(stored.map_or("mariadb", |s| s.sql_kind.as_str())).ok(),
+    };
+    let sql_port = match (present(&input.sql_port), stored, sql_kind) {
+        (Some(v), _, _) => p.check("sql_port", parse_int(v, 1, 65535)),
+        // A changed kind without a port takes the new kind's default port.
+        (None, Some(s), Some(kind)) if s.sql_kind == kind.as_str() => Some(s.sql_port),
+        (None, _, Some(kind)) => Some(i64::from(kind.default_port())),
+        (None, _, None) => None,
+    };
+    let acme_directory = match &input.acme_directory {
+        Some(v) => p.check("acme_directory", check_acme_url(v.as_str())),
+        None => Some(stored.map(|s| s.acme_directory.clone()).unwrap_or_default()),
+    };
+    let active = match present(&input.active) {
+        Some(v) => p.check("active", parse_bool(v)),
+        None => Some(stored.is_none_or(|s| s.active)),
+    };
+    let sql_password_enc = match present(&input.sql_password) {
+        Some(v) => p
+            .check("sql_password", check_text(v, 256, true))
+            .map(|v| state.cipher.seal(purpose::SERVER_SQL_PASSWORD, &v)),
+        None if stored.is_none() => {
+            p.add("sql_password", "is required");
+            None
+        }
+        None => None,
+    };
+    if p.is_empty() {
+        Ok(ServerSpec {
+            name: name.expect("checked"),
+            host: host.expect("checked"),
+            domain: domain.expect("checked"),
+            ssh_port: u16::try_from(ssh_port.expect("checked")).expect("in range"),
+            ssh_user: ssh_user.expect("checked"),
+            base_dir: base_dir.expect("checked"),
+            environment: environment.expect("checked"),
+            sql_kind: sql_kind.expect("checked"),
+            sql_port: u16::try_from(sql_port.expect("checked")).expect("in range"),
+            sql_user: sql_user.expect("checked"),
+            sql_password_enc,
+            acme_directory: acme_directory.expect("checked"),
+            active: active.expect("checked"),
+        })
+    } else {
+        Err(ApiError::Validation(p))
+    }
+}
+
+fn check_sql_user(value: &str) -> Result<String, String> {
+    if value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        Ok(value.to_owned())
+    } else {
+        Err("must be 1 to 64 of letters, digits, '_', '-' and '.'".into())
+    }
+}
+
+fn check_acme_url(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty()
+                && value.len() <= 300
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err("must be an http(s) URL of an ACME directory, or empty for Let's Encrypt".into()),
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// `1` to include inactive servers.
+    all: Option<String>,
+}
+
+/// The active servers (all of them with `?all=1`).
+#[utoipa::path(get, path = "/servers", tag = "servers", params(ListParams),
+    responses((status = 200, body = Vec<ServerView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Params(params): Params<ListParams>,
+) -> ApiResult<axum::Json<Vec<ServerView>>> {
+    let all = match params.all.as_deref() {
+        None | Some("") => false,
+        Some(v) => parse_bool(v).map_err(|e| ApiError::field("all", e))?,
+    };
+    let rows = servers::list(&state.db, all).await?;
+    Ok(axum::Json(rows.into_iter().map(ServerView::from).collect()))
+}
+
+/// One server.
+#[utoipa::path(get, path = "/servers/{id}", tag = "servers", params(("id" = i64, Path)),
+    responses((status = 200, body = ServerView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::Json<ServerView>> {
+    let row = servers::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Create a server, or update one when `id` is given.
+#[utoipa::path(post, path = "/servers/", tag = "servers",
+    request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn save(
+    State(state): State<AppState>,
+    Input(input): Input<ServerInput>,
+) -> ApiResult<Response> {
+    let id = match present(&input.id) {
+        Some(v) => Some(parse_int(v, 1, i64::MAX).map_err(|e| ApiError::field("id", e))?),
+        None => None,
+    };
+    let stored = match id {
+        Some(id) => Some(
+            servers::get(&state.db, id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))?,
+        ),
+        None => None,
+    };
+    let spec = validate(&state, &input, stored.as_ref())?;
+    let (id, status) = match id {
+        Some(id) => {
+            servers::update(&state.db, id, &spec)
+                .await
+                .map_err(write_error)?;
+            (id, StatusCode::OK)
+        }
+        None => (
+            servers::insert(&state.db, &spec)
+                .await
+                .map_err(write_error)?,
+            StatusCode::CREATED,
+        ),
+    };
+    let row = servers::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))?;
+    tracing::info!(server.id = id, server.name = %row.name, "server saved");
+    let mut response = (status, axum::Json(ServerView::from(row))).into_response();
+    response
+        .extensions_mut()
+        .insert(AuditTarget { kind: "server", id });
+    Ok(response)
+}
+
+fn write_error(err: WriteError) -> ApiError {
+    match err {
+        WriteError::NameTaken => ApiError::field("name", "is already used by another server"),
+        WriteError::FqdnTaken(domain) => ApiError::field(
+            "domain",
+            format!(
+                "a client of this server would get the same name as another client under {domain}"
+            ),
+        ),
+        WriteError::Db(e) => e.into(),
+    }
+}
+
+/// Remove a server's record. Refused (409) while it has clients.
+#[utoipa::path(delete, path = "/servers/{id}", tag = "servers", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, Id(id): Id) -> ApiResult<StatusCode> {
+    match servers::delete(&state.db, id).await? {
+        DeleteOutcome::Deleted => {
+            tracing::info!(server.id = id, "server deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        DeleteOutcome::NotFound => Err(ApiError::NotFound(format!("server {id} does not exist"))),
+        DeleteOutcome::HasClients(n) => Err(ApiError::Conflict(format!(
+            "server {id} still has {n} client(s): move or delete them first"
+        ))),
+    }
+}

@@ -1,0 +1,292 @@
+//! Typed settings from `ALFA_*` environment variables, optionally on top of a TOML file.
+//!
+//! Precedence: environment, then the TOML file named by `ALFA_CONFIG` (keys are the variable
+//! names without the `ALFA_` prefix, in lower case), then the defaults documented in README.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use secrecy::SecretString;
+
+/// Every variable the product reads; anything else spelled `ALFA_*` is reported as a likely typo.
+const KNOWN: &[&str] = &[
+    "ALFA_CONFIG",
+    "ALFA_DATABASE_URL",
+    "ALFA_DB_MAX_CONNECTIONS",
+    "ALFA_LISTEN",
+    "ALFA_DATA_DIR",
+    "ALFA_ADMIN_USER",
+    "ALFA_ADMIN_PASSWORD",
+    "ALFA_SECRET_KEY",
+    "ALFA_LOG",
+    "ALFA_LOG_FORMAT",
+    "ALFA_TRUST_FORWARDED_FOR",
+    "ALFA_REDIS_URL",
+    "ALFA_QUEUE_NAMESPACE",
+    "ALFA_WORKER_CONCURRENCY",
+    "ALFA_SHUTDOWN_GRACE",
+    "ALFA_OPERATION_LEASE",
+    "ALFA_COMMAND_TIMEOUT",
+    "ALFA_SSH_KEY",
+    "ALFA_SSH_MAX_INFLIGHT",
+    "ALFA_SSH_CONNECT_TIMEOUT",
+    "ALFA_SSH_IDLE_CLOSE",
+    "ALFA_IMAGE_REPO",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings of one process. Secrets are `SecretString`, whose `Debug` prints nothing.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    /// Pool size; `None` takes the backend's default (SQLite 8, PostgreSQL 10).
+    pub db_max_connections: Option<u32>,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_user: String,
+    pub admin_password: Option<SecretString>,
+    pub secret_key: Option<SecretString>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// Take the client IP from the last `X-Forwarded-For` hop (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Redis for the job queue; `None` keeps the queue in the database.
+    pub redis_url: Option<SecretString>,
+    /// Separates queues sharing one Redis or database (e.g. stage and production).
+    pub queue_namespace: String,
+    /// Operations one worker process runs at once.
+    pub worker_concurrency: usize,
+    /// How long a stopping worker lets running operations finish.
+    pub shutdown_grace: Duration,
+    /// How long a worker's claim on an operation lasts without renewal; a killed worker's
+    /// operations are taken over after this.
+    pub operation_lease: Duration,
+    /// Default time limit of one remote command.
+    pub command_timeout: Duration,
+    /// Private key the workers log in to servers with (generated when missing).
+    pub ssh_key: PathBuf,
+    /// Commands in flight per server over its one connection (below sshd's MaxSessions).
+    pub ssh_max_inflight: usize,
+    pub ssh_connect_timeout: Duration,
+    /// An SSH connection unused this long is closed.
+    pub ssh_idle_close: Duration,
+    /// The LIMS images: `{image_repo}:{version}`.
+    pub image_repo: String,
+}
+
+/// Where the values come from: the environment, then a TOML file.
+struct Source {
+    env: BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
+}
+
+impl Source {
+    fn get(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .cloned()
+            .or_else(|| {
+                let key = name.trim_start_matches("ALFA_").to_ascii_lowercase();
+                self.file.get(&key).cloned()
+            })
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
+        }
+    }
+}
+
+/// Parses `90`, `90s`, `500ms`, `10m` or `1h`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "must be a duration such as 30s, 500ms, 10m or 1h".to_owned())?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err("must be a duration such as 30s, 500ms, 10m or 1h".into()),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (and `ALFA_CONFIG`'s file, if set).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Builds settings from explicit variables: the tests use this instead of the process
+    /// environment, which every test in a binary shares.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let env: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ALFA_"))
+            .collect();
+        for name in env.keys() {
+            if !KNOWN.contains(&name.as_str()) {
+                tracing::warn!(variable = %name, "unknown ALFA_* variable ignored; is it a typo?");
+            }
+        }
+        let file = match env.get("ALFA_CONFIG").filter(|p| !p.is_empty()) {
+            Some(path) => read_toml(path)?,
+            None => BTreeMap::new(),
+        };
+        let src = Source { env, file };
+
+        let data_dir = PathBuf::from(src.get("ALFA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let default_db = format!("sqlite://{}/alfa-cloud.db", data_dir.display());
+        let log_format = match src.get("ALFA_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("ALFA_LOG_FORMAT must be text or json (got {other:?})"),
+        };
+        let admin_user = src.get("ALFA_ADMIN_USER").unwrap_or_else(|| "admin".into());
+        if admin_user.contains(':') || admin_user.chars().any(char::is_control) {
+            bail!("ALFA_ADMIN_USER must not contain ':' or control characters");
+        }
+        Ok(Self {
+            database_url: src.get("ALFA_DATABASE_URL").unwrap_or(default_db),
+            db_max_connections: match src.get("ALFA_DB_MAX_CONNECTIONS") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|e| {
+                    anyhow::anyhow!("ALFA_DB_MAX_CONNECTIONS={raw:?} is not valid: {e}")
+                })?),
+            },
+            listen: src.parse("ALFA_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            admin_user,
+            admin_password: src.get("ALFA_ADMIN_PASSWORD").map(SecretString::from),
+            secret_key: src.get("ALFA_SECRET_KEY").map(SecretString::from),
+            log_filter: src.get("ALFA_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+            trust_forwarded_for: src.parse("ALFA_TRUST_FORWARDED_FOR", false)?,
+            redis_url: src.get("ALFA_REDIS_URL").map(SecretString::from),
+            queue_namespace: src
+                .get("ALFA_QUEUE_NAMESPACE")
+                .unwrap_or_else(|| "alfa".into()),
+            worker_concurrency: src.parse("ALFA_WORKER_CONCURRENCY", 8)?.max(1),
+            shutdown_grace: src.duration("ALFA_SHUTDOWN_GRACE", 60)?,
+            operation_lease: src.duration("ALFA_OPERATION_LEASE", 30)?,
+            command_timeout: src.duration("ALFA_COMMAND_TIMEOUT", 600)?,
+            ssh_key: src
+                .get("ALFA_SSH_KEY")
+                .map_or_else(|| data_dir.join("id_ed25519"), PathBuf::from),
+            data_dir,
+            ssh_max_inflight: src.parse("ALFA_SSH_MAX_INFLIGHT", 8)?.max(1),
+            ssh_connect_timeout: src.duration("ALFA_SSH_CONNECT_TIMEOUT", 10)?,
+            ssh_idle_close: src.duration("ALFA_SSH_IDLE_CLOSE", 300)?,
+            image_repo: src
+                .get("ALFA_IMAGE_REPO")
+                .unwrap_or_else(|| "alfa-lims".into()),
+        })
+    }
+}
+
+impl Source {
+    fn duration(&self, name: &str, default_secs: u64) -> anyhow::Result<Duration> {
+        match self.get(name) {
+            None => Ok(Duration::from_secs(default_secs)),
+            Some(raw) => parse_duration(&raw).map_err(|e| anyhow::anyhow!("{name}={raw:?} {e}")),
+        }
+    }
+}
+
+fn read_toml(path: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read ALFA_CONFIG file {path}"))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("ALFA_CONFIG file {path} is not TOML"))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    bail!("{path}: key {key} must be a string, number or boolean, not {other}")
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_put_sqlite_under_the_data_folder() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.database_url, "sqlite://./data/alfa-cloud.db");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.admin_user, "admin");
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn environment_wins_over_the_toml_file() {
+        let dir = std::env::temp_dir().join(format!("alfa-cfg-{}", ulid::Ulid::generate()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("alfa.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nadmin_user = \"root\"\n",
+        )
+        .unwrap();
+        let s = Settings::from_vars(vars(&[
+            ("ALFA_CONFIG", file.to_str().unwrap()),
+            ("ALFA_ADMIN_USER", "ops"),
+        ]))
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.admin_user, "ops");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Settings::from_vars(vars(&[("ALFA_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_LISTEN"), "{err}");
+        let err = Settings::from_vars(vars(&[("ALFA_LOG_FORMAT", "xml")])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_LOG_FORMAT"), "{err}");
+    }
+}

@@ -1,0 +1,105 @@
+//! The live log of one running operation.
+//!
+//! Lines are numbered here, in the order they were produced, and written in batches: a batch
+//! goes out as soon as the previous write finished and at least one line waits, so a line
+//! reaches the database within one write's time (well under the 250 ms the panel can see),
+//! and a chatty command costs one INSERT per batch, not per line.
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::store::Db;
+use crate::store::oplog::{self, NewLine, Stream};
+
+/// Longest line kept (characters); a longer one is cut with a marker.
+const MAX_LINE: usize = 8192;
+/// Most lines in one INSERT.
+const MAX_BATCH: usize = 500;
+
+/// Appends lines to an operation's log from any task.
+#[derive(Clone)]
+pub struct OpLog {
+    tx: mpsc::UnboundedSender<(Stream, String)>,
+}
+
+/// Owns the writer task; [`LogWriter::close`] waits until every line is stored.
+pub struct LogWriter {
+    log: OpLog,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl LogWriter {
+    /// Starts writing after the last line the operation already has (earlier attempts').
+    pub async fn open(db: Db, operation_id: i64) -> anyhow::Result<Self> {
+        let next = oplog::last_seq(&db, operation_id).await? + 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(write_loop(db, operation_id, next, rx));
+        Ok(Self {
+            log: OpLog { tx },
+            task,
+        })
+    }
+
+    pub fn log(&self) -> &OpLog {
+        &self.log
+    }
+
+    /// Flushes every line sent so far (by any clone) and stops the writer.
+    pub async fn close(self) -> anyhow::Result<()> {
+        let Self { log, task } = self;
+        drop(log);
+        task.await?
+    }
+}
+
+impl OpLog {
+    pub fn line(&self, stream: Stream, text: impl Into<String>) {
+        let mut text: String = text.into();
+        if text.chars().count() > MAX_LINE {
+            text = text.chars().take(MAX_LINE).collect::<String>() + " …[line cut]";
+        }
+        // A closed channel means the operation is over; late lines have nowhere to go.
+        let _ = self.tx.send((stream, text));
+    }
+
+    pub fn info(&self, text: impl Into<String>) {
+        self.line(Stream::Info, text);
+    }
+}
+
+async fn write_loop(
+    db: Db,
+    operation_id: i64,
+    mut next: i64,
+    mut rx: mpsc::UnboundedReceiver<(Stream, String)>,
+) -> anyhow::Result<()> {
+    let mut batch = Vec::new();
+    // Waits for a first line, then takes whatever else is already queued.
+    while let Some((stream, line)) = rx.recv().await {
+        batch.push(NewLine {
+            seq: next,
+            at: Utc::now(),
+            stream,
+            line,
+        });
+        next += 1;
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((stream, line)) => {
+                    batch.push(NewLine {
+                        seq: next,
+                        at: Utc::now(),
+                        stream,
+                        line,
+                    });
+                    next += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        oplog::append(&db, operation_id, &batch).await?;
+        batch.clear();
+    }
+    Ok(())
+}

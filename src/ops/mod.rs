@@ -1,0 +1,148 @@
+//! The operations engine: every remote action is an operation row, committed before it is
+//! queued, run by a worker that claims it with a lease, logged line by line, and finished
+//! with a result. The queue only wakes workers; the database is the truth.
+
+mod check_host;
+pub mod kinds;
+mod log;
+mod runner;
+mod sweeper;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use check_host::{Check, CheckReport};
+pub use log::{LogWriter, OpLog};
+
+use crate::config::Settings;
+use crate::crypto::Cipher;
+use crate::queue::{JobMessage, Queue};
+use crate::remote::{Remote, RemoteSettings};
+use crate::store::Db;
+use crate::store::operations::{self, NewOperation};
+
+/// Shared by the API (to submit) and the workers (to run).
+#[derive(Clone)]
+pub struct Engine(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub queue: Queue,
+    pub remote: Remote,
+    pub cipher: Cipher,
+    pub settings: Arc<Settings>,
+    /// Names this process's claims: `host-pid-random`.
+    pub worker_id: String,
+    /// The public half of the key workers log in with, for servers' `authorized_keys`.
+    pub ssh_public_key: String,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Engine {
+    pub async fn new(db: Db, cipher: Cipher, settings: Arc<Settings>) -> anyhow::Result<Self> {
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(|url| secrecy::ExposeSecret::expose_secret(url).to_owned());
+        let queue = Queue::connect(redis.as_deref(), &db, &settings.queue_namespace)
+            .await
+            .context("cannot open the job queue")?;
+        queue
+            .setup()
+            .await
+            .context("cannot prepare the job queue")?;
+        let ssh_public_key = Remote::ensure_key(&settings.ssh_key)?;
+        let remote = Remote::new(RemoteSettings {
+            key_path: settings.ssh_key.clone(),
+            max_inflight: settings.ssh_max_inflight,
+            connect_timeout: settings.ssh_connect_timeout,
+            idle_close: settings.ssh_idle_close,
+            control_dir: settings.data_dir.join("ssh"),
+        })?;
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        let worker_id = format!(
+            "{}-{}-{}",
+            host.trim(),
+            std::process::id(),
+            &ulid::Ulid::generate().to_string()[20..]
+        );
+        Ok(Self(Arc::new(Inner {
+            db,
+            queue,
+            remote,
+            cipher,
+            settings,
+            worker_id,
+            ssh_public_key,
+        })))
+    }
+
+    /// Commits an operation, then queues it. A queue that is down leaves it `queued` in the
+    /// database, and the sweeper pushes it when the queue is back: nothing is lost.
+    pub async fn submit(&self, op: &NewOperation) -> anyhow::Result<i64> {
+        let id = operations::insert(&self.db, op).await?;
+        self.push(&[id]).await;
+        Ok(id)
+    }
+
+    /// Hands operations to the queue, recording which ones made it.
+    pub async fn push(&self, ids: &[i64]) {
+        let mut pushed = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match self.queue.push(JobMessage { operation_id: id }).await {
+                Ok(()) => pushed.push(id),
+                Err(err) => {
+                    tracing::warn!(
+                        op.id = id,
+                        error = format!("{err:#}"),
+                        "the queue is unavailable: the operation stays queued and is pushed when the queue is back"
+                    );
+                    break;
+                }
+            }
+        }
+        if let Err(err) = operations::mark_enqueued(&self.db, &pushed).await {
+            tracing::warn!(error = %err, "could not record queued operations; they will be pushed again");
+        }
+    }
+
+    /// Runs workers until `shutdown`: takes operations from the queue, and sweeps the database
+    /// for operations the queue lost or whose worker died.
+    pub async fn run_worker(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(sweeper::run(self.clone(), stop_rx));
+        let engine = self.clone();
+        tracing::info!(
+            worker = %self.worker_id,
+            concurrency = self.settings.worker_concurrency,
+            "worker started"
+        );
+        let result = self
+            .queue
+            .run_workers(
+                &self.worker_id,
+                self.settings.worker_concurrency,
+                self.settings.shutdown_grace,
+                move |msg: JobMessage| {
+                    let engine = engine.clone();
+                    async move { engine.run(msg.operation_id).await }
+                },
+                shutdown,
+            )
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = sweeper.await;
+        tracing::info!("worker stopped");
+        result
+    }
+}

@@ -1,0 +1,237 @@
+//! The job queue: the only module that names apalis types.
+//!
+//! A message carries nothing but an operation's id; the operation itself (its state, attempts
+//! and log) lives in our database. So the queue only has to wake a worker quickly, and the
+//! engine copes with a queue that loses or repeats messages (it re-pushes from the database,
+//! and a worker only runs what it can claim). Hence the handler always "succeeds" here: apalis
+//! never retries anything by itself (apalis-redis would ignore an attempt limit anyway).
+//!
+//! Backends: Redis (`ALFA_REDIS_URL`, for many API and worker processes), else the database
+//! we already use — apalis-sqlite on SQLite, apalis-postgres on PostgreSQL — sharing our pool.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
+use serde::{Deserialize, Serialize};
+
+use crate::store::Db;
+
+/// How often an idle worker asks for work. apalis's default heartbeat-only pickup takes up to
+/// 30 s; 20 ms keeps push-to-start well under 50 ms at a negligible idle cost.
+const POLL: Duration = Duration::from_millis(20);
+/// A push that cannot reach the queue gives up after this (the sweeper pushes it later).
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What travels through the queue: only the id of an operation row.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JobMessage {
+    pub operation_id: i64,
+}
+
+/// The queue backend.
+#[derive(Clone)]
+pub enum Queue {
+    Redis {
+        storage: RedisStorage<JobMessage>,
+        conn: redis::aio::ConnectionManager,
+    },
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        config: apalis_sqlite::Config,
+    },
+    Postgres {
+        pool: sqlx::PgPool,
+        config: apalis_postgres::Config,
+    },
+}
+
+impl Queue {
+    /// Redis when `redis_url` is given, else the database behind `db`. `namespace` keeps
+    /// queues sharing one Redis or database apart.
+    pub async fn connect(
+        redis_url: Option<&str>,
+        db: &Db,
+        namespace: &str,
+    ) -> anyhow::Result<Self> {
+        let name = format!("{namespace}:operations");
+        Ok(match (redis_url, db) {
+            (Some(url), _) => {
+                let client =
+                    redis::Client::open(url).context("ALFA_REDIS_URL is not a valid Redis URL")?;
+                let conn =
+                    tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+                        .await
+                        .context("Redis did not answer within 10 s")?
+                        .context("cannot connect to Redis (ALFA_REDIS_URL)")?;
+                let config = apalis_redis::Config::default().queue(&name);
+                let storage = RedisStorage::new(conn.clone()).with_config(config);
+                Self::Redis { storage, conn }
+            }
+            (None, Db::Sqlite(pool)) => Self::Sqlite {
+                pool: pool.clone(),
+                config: apalis_sqlite::Config::default().queue(&name),
+            },
+            (None, Db::Postgres(pool)) => Self::Postgres {
+                pool: pool.clone(),
+                config: apalis_postgres::Config::default().queue(&name),
+            },
+        })
+    }
+
+    /// Creates apalis's tables in our database (idempotent; nothing to do on Redis).
+    ///
+    /// apalis's own `setup` is not used: on SQLite it would switch our database to
+    /// `synchronous = OFF`, and its migrations share sqlx's bookkeeping table with ours, so
+    /// each side must ignore the other's entries.
+    pub async fn setup(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Redis { .. } => Ok(()),
+            Self::Sqlite { pool, .. } => {
+                let mut migrator = SqliteStorage::<()>::migrations();
+                migrator.set_ignore_missing(true);
+                migrator
+                    .run(pool)
+                    .await
+                    .context("creating the queue's tables")
+            }
+            Self::Postgres { pool, .. } => {
+                let mut migrator = PostgresStorage::<()>::migrations();
+                migrator.set_ignore_missing(true);
+                migrator
+                    .run(pool)
+                    .await
+                    .context("creating the queue's tables")
+            }
+        }
+    }
+
+    /// Hands one message to the queue; fails within 2 s when the queue is unreachable.
+    pub async fn push(&self, msg: JobMessage) -> anyhow::Result<()> {
+        let push = async {
+            match self {
+                Self::Redis { storage, .. } => storage
+                    .clone()
+                    .push(msg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}")),
+                Self::Sqlite { pool, config } => SqliteStorage::<JobMessage>::new(pool)
+                    .with_config(config.clone())
+                    .push(msg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}")),
+                Self::Postgres { pool, config } => PostgresStorage::<JobMessage>::new(pool)
+                    .with_config(config.clone())
+                    .push(msg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}")),
+            }
+        };
+        tokio::time::timeout(PUSH_TIMEOUT, push)
+            .await
+            .context("the queue did not answer within 2 s")?
+            .context("pushing to the queue failed")
+    }
+
+    /// True when the queue answers.
+    pub async fn is_up(&self) -> bool {
+        let check = async {
+            match self {
+                Self::Redis { conn, .. } => redis::cmd("PING")
+                    .query_async::<String>(&mut conn.clone())
+                    .await
+                    .is_ok(),
+                Self::Sqlite { pool, .. } => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+                Self::Postgres { pool, .. } => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), check)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Takes messages until `shutdown`, at most `concurrency` handlers at once; then lets
+    /// running handlers finish for up to `grace`. A worker that fails (Redis went away) is
+    /// restarted, so it resumes when the queue is back.
+    pub async fn run_workers<H, F>(
+        &self,
+        name: &str,
+        concurrency: usize,
+        grace: Duration,
+        handler: H,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()>
+    where
+        H: Fn(JobMessage) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = move |msg: JobMessage| {
+            let handler = handler.clone();
+            async move {
+                handler(msg).await;
+                Ok::<(), BoxDynError>(())
+            }
+        };
+        let signal = async move {
+            shutdown.await;
+            Ok(())
+        };
+        let name = name.to_owned();
+        // One macro instead of spelling out apalis's backend bounds three times.
+        macro_rules! monitor {
+            ($backend:expr) => {
+                Monitor::new()
+                    .register(move |run| {
+                        if run > 0 {
+                            tracing::warn!(worker = %name, run, "queue worker restarted (was the queue unreachable?)");
+                        }
+                        WorkerBuilder::new(format!("{name}-{run}"))
+                            .backend($backend)
+                            .concurrency(concurrency)
+                            .parallelize(tokio::spawn)
+                            .build(task.clone())
+                    })
+                    .should_restart(|_, _| {
+                        // Give a queue that went away a moment before asking again.
+                        std::thread::sleep(Duration::from_millis(500));
+                        true
+                    })
+                    .shutdown_timeout(grace)
+                    .run_with_signal(signal)
+                    .await
+            };
+        }
+        let result = match self {
+            Self::Redis { conn, storage } => {
+                let config = storage.get_config().clone();
+                let conn = conn.clone();
+                monitor!(
+                    RedisStorage::<JobMessage>::new(conn.clone())
+                        .with_config(config.clone())
+                        .poll_with_interval(POLL)
+                )
+            }
+            Self::Sqlite { pool, config } => {
+                let (pool, config) = (pool.clone(), config.clone());
+                monitor!(
+                    SqliteStorage::<JobMessage>::new(&pool)
+                        .with_config(config.clone())
+                        .poll_with_interval(POLL)
+                )
+            }
+            Self::Postgres { pool, config } => {
+                let (pool, config) = (pool.clone(), config.clone());
+                monitor!(
+                    PostgresStorage::<JobMessage>::new(&pool)
+                        .with_config(config.clone())
+                        .poll_with_interval(POLL)
+                )
+            }
+        };
+        result.map_err(|e| anyhow::anyhow!("the queue workers stopped: {e}"))
+    }
+}

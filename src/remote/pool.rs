@@ -1,0 +1,166 @@
+//! One master connection per target, opened on demand by one task while the others wait,
+//! checked before use and reopened when it died. An older master stays alive, through the
+//! `Arc`s its running commands hold, until they end.
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use tokio::sync::Semaphore;
+
+use super::{RemoteError, RemoteSettings, Target};
+
+pub(super) struct Pool {
+    pub settings: RemoteSettings,
+    conns: Mutex<HashMap<Target, Arc<Conn>>>,
+}
+
+pub(super) struct Conn {
+    target: Target,
+    /// Held while connecting, so concurrent first uses wait for one connect.
+    session: tokio::sync::Mutex<Option<Arc<Session>>>,
+    /// Commands in flight on this connection.
+    pub slots: Semaphore,
+    last_used: Mutex<Instant>,
+    dir: PathBuf,
+}
+
+impl Pool {
+    pub fn new(settings: RemoteSettings) -> Self {
+        Self {
+            settings,
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The pooled connection of `target`; closes connections idle longer than `idle_close`.
+    pub fn conn(&self, target: &Target) -> Arc<Conn> {
+        let mut conns = self.conns.lock().expect("not poisoned");
+        let idle = self.settings.idle_close;
+        conns.retain(|_, c| {
+            Arc::strong_count(c) > 1 || c.last_used.lock().expect("not poisoned").elapsed() < idle
+        });
+        conns
+            .entry(target.clone())
+            .or_insert_with(|| {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                target.hash(&mut hasher);
+                Arc::new(Conn {
+                    target: target.clone(),
+                    session: tokio::sync::Mutex::new(None),
+                    slots: Semaphore::new(self.settings.max_inflight.max(1)),
+                    last_used: Mutex::new(Instant::now()),
+                    dir: self
+                        .settings
+                        .control_dir
+                        .join(format!("{:016x}", hasher.finish())),
+                })
+            })
+            .clone()
+    }
+
+    pub fn forget(&self, target: &Target) {
+        self.conns.lock().expect("not poisoned").remove(target);
+    }
+
+    /// A live session for `conn`, connecting when there is none or the last one died.
+    /// Returns the host key learned when this call connected on trust-on-first-use.
+    pub async fn session(
+        &self,
+        conn: &Conn,
+    ) -> Result<(Arc<Session>, Option<String>), RemoteError> {
+        *conn.last_used.lock().expect("not poisoned") = Instant::now();
+        let mut slot = conn.session.lock().await;
+        if let Some(session) = slot.as_ref() {
+            if session.check().await.is_ok() {
+                return Ok((session.clone(), None));
+            }
+            tracing::info!(server.host = %conn.target.host, "SSH connection died; reconnecting");
+        }
+        let (session, learned) = self.connect(conn).await?;
+        let session = Arc::new(session);
+        *slot = Some(session.clone());
+        Ok((session, learned))
+    }
+
+    async fn connect(&self, conn: &Conn) -> Result<(Session, Option<String>), RemoteError> {
+        let target = &conn.target;
+        let other =
+            |e: std::io::Error| RemoteError::Other(format!("preparing the SSH connection: {e}"));
+        std::fs::create_dir_all(&conn.dir).map_err(other)?;
+        let known_hosts = conn.dir.join("known_hosts");
+        let check = match &target.host_key {
+            Some(lines) => {
+                std::fs::write(&known_hosts, format!("{}\n", lines.trim())).map_err(other)?;
+                KnownHosts::Strict
+            }
+            None => {
+                let _ = std::fs::remove_file(&known_hosts);
+                KnownHosts::Add
+            }
+        };
+        let idle = std::num::NonZeroUsize::new(
+            usize::try_from(self.settings.idle_close.as_secs())
+                .unwrap_or(300)
+                .max(1),
+        )
+        .expect("at least one second");
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(target.user.clone())
+            .port(target.port)
+            .keyfile(&self.settings.key_path)
+            .known_hosts_check(check)
+            .user_known_hosts_file(&known_hosts)
+            .connect_timeout(self.settings.connect_timeout)
+            .server_alive_interval(Duration::from_secs(5))
+            .control_directory(&conn.dir)
+            // A master orphaned by a killed worker exits on its own once idle.
+            .control_persist(ControlPersist::IdleFor(idle));
+        let limit = self.settings.connect_timeout + Duration::from_secs(5);
+        let started = Instant::now();
+        let session = match tokio::time::timeout(limit, builder.connect_mux(&target.host)).await {
+            Err(_) => {
+                return Err(RemoteError::Unreachable {
+                    host: target.host.clone(),
+                    reason: format!("no SSH answer within {}s", limit.as_secs()),
+                });
+            }
+            Ok(Err(err)) => return Err(describe(target, &err)),
+            Ok(Ok(session)) => session,
+        };
+        tracing::debug!(server.host = %target.host, took_ms = started.elapsed().as_millis() as u64, "SSH connected");
+        let learned = match &target.host_key {
+            Some(_) => None,
+            None => std::fs::read_to_string(&known_hosts)
+                .ok()
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty()),
+        };
+        Ok((session, learned))
+    }
+}
+
+/// openssh's errors, with ssh's own words, turned into what a person can act on.
+fn describe(target: &Target, err: &openssh::Error) -> RemoteError {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if text.contains("IDENTIFICATION HAS CHANGED") || text.contains("Host key verification failed")
+    {
+        return RemoteError::HostKeyChanged {
+            host: target.host.clone(),
+        };
+    }
+    RemoteError::Unreachable {
+        host: format!("{}@{}:{}", target.user, target.host, target.port),
+        reason: text.replace('\n', " ").trim().to_owned(),
+    }
+}

@@ -1,0 +1,224 @@
+//! Running a job script and uploading files over a pooled connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::Session;
+use secrecy::ExposeSecret as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
+use tokio::sync::mpsc;
+
+use super::pool::Pool;
+use super::{Job, Line, RemoteError, RunOpts, RunOutcome, Stream, Target};
+
+/// The first line of every script's stdin: report the process group to kill on cancel.
+const PRELUDE: &str =
+    "printf '::pgid %s\\n' \"$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null || echo $$)\"\n";
+
+pub(super) async fn run(
+    pool: &Pool,
+    target: &Target,
+    job: &Job<'_>,
+    mut on_line: impl FnMut(Line) + Send,
+    opts: RunOpts,
+) -> Result<RunOutcome, RemoteError> {
+    let conn = pool.conn(target);
+    let (session, learned_host_key) = pool.session(&conn).await?;
+    let _slot = conn
+        .slots
+        .acquire()
+        .await
+        .map_err(|e| RemoteError::Other(e.to_string()))?;
+
+    // Secrets given as environment also count as secrets to mask.
+    let redactor = opts
+        .redactor
+        .with(job.env.iter().map(|(_, v)| v.expose_secret().to_owned()));
+
+    let mut command = Session::to_command(session.clone(), "bash");
+    command
+        .arg("-s")
+        .arg("--")
+        .args(job.args)
+        .stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::piped())
+        .stderr(openssh::Stdio::piped());
+    let mut child = command.spawn().await.map_err(|e| lost(target, &e))?;
+
+    let mut input = String::from(PRELUDE);
+    for (name, value) in job.env {
+        input.push_str(&format!("export {name}={}\n", quote(value.expose_secret())));
+    }
+    input.push_str(&job.script.text());
+    let mut stdin = child
+        .stdin()
+        .take()
+        .ok_or_else(|| RemoteError::Other("no stdin".into()))?;
+    // Written concurrently with reading, so a large script cannot dead-lock on a full pipe.
+    tokio::spawn(async move {
+        let _ = stdin.write_all(input.as_bytes()).await;
+        let _ = stdin.shutdown().await;
+    });
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    if let Some(out) = child.stdout().take() {
+        tokio::spawn(read_lines(out, Stream::Out, tx.clone()));
+    }
+    if let Some(err) = child.stderr().take() {
+        tokio::spawn(read_lines(err, Stream::Err, tx.clone()));
+    }
+    drop(tx);
+
+    let deadline = tokio::time::sleep(opts.timeout);
+    tokio::pin!(deadline);
+    let mut pgid: Option<u32> = None;
+    loop {
+        tokio::select! {
+            biased;
+            line = rx.recv() => match line {
+                Some(Line { stream: Stream::Out, text }) if pgid.is_none() && text.starts_with("::pgid ") => {
+                    pgid = text["::pgid ".len()..].trim().parse().ok();
+                }
+                Some(mut line) => {
+                    line.text = redactor.redact(&line.text).into_owned();
+                    on_line(line);
+                }
+                None => break,
+            },
+            () = opts.cancel.cancelled() => {
+                kill(session, pgid, target).await;
+                return Err(RemoteError::Cancelled);
+            }
+            () = &mut deadline => {
+                kill(session, pgid, target).await;
+                return Err(RemoteError::Timeout { after: opts.timeout });
+            }
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .map_err(|_| {
+            RemoteError::Other("the remote command closed its output but did not exit".into())
+        })?
+        .map_err(|e| lost(target, &e))?;
+    Ok(RunOutcome {
+        exit_code: status.code().unwrap_or(-1),
+        learned_host_key,
+    })
+}
+
+async fn read_lines(
+    reader: impl AsyncRead + Unpin,
+    stream: Stream,
+    tx: mpsc::UnboundedSender<Line>,
+) {
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned();
+                if tx.send(Line { stream, text }).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Stops the remote command: TERM to its process group now, KILL two seconds later.
+async fn kill(session: Arc<Session>, pgid: Option<u32>, target: &Target) {
+    let Some(pgid) = pgid else {
+        tracing::warn!(server.host = %target.host, "cannot stop the remote command: its process group is unknown");
+        return;
+    };
+    let group = format!("-{pgid}");
+    let _ = Session::to_command(session.clone(), "kill")
+        .args(["-TERM", "--", &group])
+        .status()
+        .await;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = Session::to_command(session, "kill")
+            .args(["-KILL", "--", &group])
+            .stderr(openssh::Stdio::null())
+            .status()
+            .await;
+    });
+}
+
+/// Single-quotes a value for bash (used only for what travels on stdin).
+fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+fn lost(target: &Target, err: &openssh::Error) -> RemoteError {
+    RemoteError::Unreachable {
+        host: format!("{}@{}:{}", target.user, target.host, target.port),
+        reason: format!("the SSH connection failed: {err}"),
+    }
+}
+
+/// Writes `path` atomically: temp file beside it, mode, group, rename.
+const UPLOAD: &str = r#"set -eu
+umask 077
+tmp=$(mktemp "$1.tmp.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+chmod "$2" "$tmp"
+if [ -n "$3" ]; then chgrp "$3" "$tmp"; fi
+mv -f "$tmp" "$1"
+trap - EXIT"#;
+
+pub(super) async fn upload(
+    pool: &Pool,
+    target: &Target,
+    path: &str,
+    contents: &[u8],
+    mode: u32,
+    group: Option<&str>,
+) -> Result<(), RemoteError> {
+    let conn = pool.conn(target);
+    let (session, _) = pool.session(&conn).await?;
+    let _slot = conn
+        .slots
+        .acquire()
+        .await
+        .map_err(|e| RemoteError::Other(e.to_string()))?;
+    let mut child = Session::to_command(session, "bash")
+        .arg("-c")
+        .arg(UPLOAD)
+        .arg("alfa-upload")
+        .arg(path)
+        .arg(format!("{mode:o}"))
+        .arg(group.unwrap_or(""))
+        .stdin(openssh::Stdio::piped())
+        .stdout(openssh::Stdio::null())
+        .stderr(openssh::Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| lost(target, &e))?;
+    if let Some(mut stdin) = child.stdin().take() {
+        stdin
+            .write_all(contents)
+            .await
+            .map_err(|e| RemoteError::Other(format!("sending {path}: {e}")))?;
+        let _ = stdin.shutdown().await;
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| lost(target, &e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(RemoteError::Other(format!(
+            "writing {path} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
+}

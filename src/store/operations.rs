@@ -1,0 +1,428 @@
+//! The `operations` table: durable remote actions, their claims, leases and locks.
+//!
+//! Locks are not a table of their own: an operation may start only when no unfinished
+//! operation with a smaller id conflicts with it (same client, or same server where either is
+//! server-wide). That makes every lock queue first-in first-out, needs no separate release
+//! (finishing is releasing), and a dead worker's claim frees itself when its lease runs out.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Db, Page, with_db};
+
+/// Which operations exclude each other while running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockScope {
+    /// Excludes other operations on the same client (and server-wide ones on its server).
+    Client,
+    /// Excludes every operation on the server and on the server's clients.
+    Server,
+    /// Excludes nothing (reads, coordinators of fan-outs).
+    None,
+}
+
+impl LockScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Server => "server",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OperationRow {
+    pub id: i64,
+    pub kind: String,
+    pub server_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub lock_scope: String,
+    pub status: String,
+    pub status_detail: String,
+    pub requested_by: String,
+    pub params: String,
+    pub attempt: i64,
+    pub max_attempts: i64,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub worker_id: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub enqueued_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OperationRow {
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "ok" | "error" | "cancelled")
+    }
+}
+
+pub(super) const COLUMNS: &str = "id, kind, server_id, client_id, parent_id, lock_scope, status, \
+    status_detail, requested_by, params, attempt, max_attempts, result, error, cancel_requested, \
+    worker_id, lease_until, enqueued_at, created_at, started_at, finished_at, updated_at";
+
+/// An operation to create. `params` must already have its secrets removed.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub kind: &'static str,
+    pub server_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub lock_scope: LockScope,
+    pub requested_by: String,
+    pub params: Value,
+    pub max_attempts: i64,
+}
+
+/// The insert shared by [`insert`] and the client creation transaction.
+pub(super) const INSERT: &str = "INSERT INTO operations (kind, server_id, client_id, parent_id, \
+    lock_scope, status, requested_by, params, max_attempts, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9) RETURNING id";
+
+pub async fn insert(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        sqlx::query_scalar(INSERT)
+            .bind(op.kind)
+            .bind(op.server_id)
+            .bind(op.client_id)
+            .bind(op.parent_id)
+            .bind(op.lock_scope.as_str())
+            .bind(&op.requested_by)
+            .bind(op.params.to_string())
+            .bind(op.max_attempts)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+    })
+}
+
+pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<OperationRow>> {
+    with_db!(db, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// What a worker got when it claimed an operation.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Claim {
+    pub attempt: i64,
+    pub max_attempts: i64,
+}
+
+/// Claims `id` for `worker` until `lease_until`: a queued operation, or a running one whose
+/// worker's lease ran out. Refused (None) while an earlier conflicting operation is unfinished,
+/// or when the operation is finished, cancelled or held by a live worker.
+pub async fn claim(
+    db: &Db,
+    id: i64,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> sqlx::Result<Option<Claim>> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "UPDATE operations SET status = 'running', attempt = attempt + 1, worker_id = $2, \
+               lease_until = $3, started_at = COALESCE(started_at, $4), status_detail = '', \
+               updated_at = $4 \
+             WHERE id = $1 AND NOT cancel_requested \
+               AND (status = 'queued' OR (status = 'running' AND lease_until < $4)) \
+               AND NOT EXISTS (SELECT 1 FROM operations o \
+                 WHERE o.id < operations.id AND o.status IN ('queued', 'running') \
+                   AND operations.lock_scope <> 'none' AND o.lock_scope <> 'none' \
+                   AND o.server_id = operations.server_id \
+                   AND (operations.lock_scope = 'server' OR o.lock_scope = 'server' \
+                        OR o.client_id = operations.client_id) \
+                   AND o.id <> COALESCE(operations.parent_id, 0)) \
+             RETURNING attempt, max_attempts",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// The earliest unfinished operation that keeps queued `id` from starting, if any.
+pub async fn blocker(db: &Db, id: i64) -> sqlx::Result<Option<i64>> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT o.id FROM operations x JOIN operations o \
+               ON o.id < x.id AND o.status IN ('queued', 'running') \
+              AND x.lock_scope <> 'none' AND o.lock_scope <> 'none' \
+              AND o.server_id = x.server_id \
+              AND (x.lock_scope = 'server' OR o.lock_scope = 'server' OR o.client_id = x.client_id) \
+              AND o.id <> COALESCE(x.parent_id, 0) \
+             WHERE x.id = $1 ORDER BY o.id LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Says why a queued operation waits (shown as `queued: <detail>`).
+pub async fn set_waiting(db: &Db, id: i64, detail: &str) -> sqlx::Result<()> {
+    with_db!(db, |pool| {
+        sqlx::query("UPDATE operations SET status_detail = $2 WHERE id = $1 AND status = 'queued'")
+            .bind(id)
+            .bind(detail)
+            .execute(pool)
+            .await
+            .map(drop)
+    })
+}
+
+/// The state of a lease renewal.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still ours; `cancel` says whether someone asked to cancel.
+    Held { cancel: bool },
+    /// Another worker took it over, or it was finished: stop working on it.
+    Lost,
+}
+
+pub async fn renew(
+    db: &Db,
+    id: i64,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> sqlx::Result<Renewal> {
+    let row: Option<bool> = with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "UPDATE operations SET lease_until = $3 \
+             WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(lease_until)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(match row {
+        Some(cancel) => Renewal::Held { cancel },
+        None => Renewal::Lost,
+    })
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Ends a running operation held by `worker`. False when it was no longer ours.
+pub async fn finish(
+    db: &Db,
+    id: i64,
+    worker: &str,
+    outcome: Outcome,
+    result: Option<&Value>,
+    error: Option<&str>,
+) -> sqlx::Result<bool> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE operations SET status = $3, result = $4, error = $5, finished_at = $6, \
+               updated_at = $6, lease_until = NULL \
+             WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(outcome.as_str())
+        .bind(result.map(Value::to_string))
+        .bind(error)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })
+}
+
+/// Ends an operation that is not running (cancelled while queued, given up by the sweeper).
+pub async fn finish_unclaimed(
+    db: &Db,
+    id: i64,
+    from: &str,
+    outcome: Outcome,
+    error: &str,
+) -> sqlx::Result<bool> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE operations SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
+               lease_until = NULL WHERE id = $1 AND status = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(outcome.as_str())
+        .bind(error)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })
+}
+
+/// Asks a running operation to stop; its worker sees the flag at its next lease renewal.
+pub async fn request_cancel(db: &Db, id: i64) -> sqlx::Result<bool> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "UPDATE operations SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })
+}
+
+pub async fn mark_enqueued(db: &Db, ids: &[i64]) -> sqlx::Result<()> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        for id in ids {
+            sqlx::query("UPDATE operations SET enqueued_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// Queued operations not handed to the queue since `pushed_before` (never, or a queue that
+/// lost them: Redis restarted without persistence), oldest first.
+pub async fn needing_push(
+    db: &Db,
+    pushed_before: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<i64>> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT id FROM operations WHERE status = 'queued' \
+               AND (enqueued_at IS NULL OR enqueued_at < $1) ORDER BY id LIMIT $2",
+        )
+        .bind(pushed_before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Running operations whose worker stopped renewing its lease (killed, or cut off).
+pub async fn lost(db: &Db, limit: i64) -> sqlx::Result<Vec<(i64, i64, i64)>> {
+    let now = Utc::now();
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT id, attempt, max_attempts FROM operations \
+             WHERE status = 'running' AND lease_until < $1 ORDER BY id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Queued operations on `server_id` that may have been waiting for one that just ended.
+pub async fn waiting_on_server(db: &Db, server_id: i64) -> sqlx::Result<Vec<i64>> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT id FROM operations WHERE status = 'queued' AND server_id = $1 ORDER BY id LIMIT 100",
+        )
+        .bind(server_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Filters of `GET /operations`.
+#[derive(Debug, Default, Clone)]
+pub struct OperationQuery {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub server_id: Option<i64>,
+    pub client_id: Option<i64>,
+    pub parent_id: Option<i64>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// Operations, newest first.
+pub async fn list(db: &Db, q: &OperationQuery) -> sqlx::Result<Page<OperationRow>> {
+    let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.per_page);
+    with_db!(db, |pool| {
+        let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM operations WHERE TRUE");
+        push_filters(&mut count, q);
+        let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+        let mut sql =
+            sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM operations WHERE TRUE"));
+        push_filters(&mut sql, q);
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(q.per_page));
+        sql.push(" OFFSET ").push_bind(offset);
+        let items = sql.build_query_as().fetch_all(pool).await?;
+        Ok(Page { items, total })
+    })
+}
+
+fn push_filters<DB>(sql: &mut sqlx::QueryBuilder<DB>, q: &OperationQuery)
+where
+    DB: sqlx::Database,
+    for<'e> i64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> String: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    if let Some(kind) = &q.kind {
+        sql.push(" AND kind = ").push_bind(kind.clone());
+    }
+    if let Some(status) = &q.status {
+        sql.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(id) = q.server_id {
+        sql.push(" AND server_id = ").push_bind(id);
+    }
+    if let Some(id) = q.client_id {
+        sql.push(" AND client_id = ").push_bind(id);
+    }
+    if let Some(id) = q.parent_id {
+        sql.push(" AND parent_id = ").push_bind(id);
+    }
+}
+
+/// Counts of a fan-out's children by status.
+pub async fn children_summary(db: &Db, parent_id: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT status, COUNT(*) FROM operations WHERE parent_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(parent_id)
+        .fetch_all(pool)
+        .await
+    })
+}

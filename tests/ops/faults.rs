@@ -1,0 +1,121 @@
+//! When things go wrong: changed host keys, hung servers, killed and stopped workers.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::engine::client_on;
+use super::*;
+use crate::on_both_queues;
+
+/// A separate `alfa-cloud worker` process for `app`.
+pub fn spawn_worker(app: &TestApp) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_alfa-cloud"))
+        .arg("worker")
+        .envs(app.env())
+        .env("ALFA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker starts")
+}
+
+/// An app whose operations run only in separate worker processes.
+async fn app_without_worker(slot: usize) -> TestApp {
+    let backend = if slot == 0 {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    TestApp::spawn_with(
+        backend,
+        Options {
+            redis: slot == 1,
+            worker: false,
+            env: fast_env(),
+        },
+    )
+    .await
+}
+
+on_both_queues! {
+    async fn a_changed_host_key_is_refused_until_it_is_forgotten(app, slot) {
+        let host = testbed::get().host(5 + slot);
+        let server = register(&app, host).await;
+        let images = format!("/servers/{server}/images");
+        let first = start(&app, &images).await;
+        assert_eq!(wait_op(&app, first, Duration::from_secs(30)).await["status"], "ok");
+        testbed::testbed(&["rotate-hostkey", &host.name]);
+        let refused = start(&app, &images).await;
+        let op = wait_op(&app, refused, Duration::from_secs(30)).await;
+        assert_eq!(op["status"], "error");
+        let error = op["error"].as_str().unwrap();
+        assert!(error.contains("host key") && error.contains(&format!("/servers/{server}/forget_host_key")), "{error}");
+        app.post(&format!("/servers/{server}/forget_host_key"), support::Body::None).await.expect(200);
+        assert_eq!(app.get(&format!("/servers/{server}")).await.json()["host_key_known"], false);
+        let again = start(&app, &images).await;
+        assert_eq!(wait_op(&app, again, Duration::from_secs(30)).await["status"], "ok");
+        assert_eq!(app.get(&format!("/servers/{server}")).await.json()["host_key_known"], true);
+    }
+
+    async fn a_hung_server_ends_in_an_error_not_a_stuck_operation(app, slot) {
+        let host = testbed::get().host(7 + slot);
+        let server = register(&app, host).await;
+        testbed::testbed(&["freeze-host", &host.name]);
+        let started = Instant::now();
+        let id = start(&app, &format!("/servers/{server}/images")).await;
+        let op = wait_op(&app, id, Duration::from_secs(30)).await;
+        let took = started.elapsed();
+        testbed::testbed(&["thaw-host", &host.name]);
+        assert_eq!(op["status"], "error");
+        assert!(took < Duration::from_secs(15), "a 3 s connect timeout took {took:?}");
+        assert!(op["error"].as_str().unwrap().contains(&host.addr), "{op}");
+    }
+
+    async fn a_worker_killed_mid_job_is_replaced_and_the_job_runs_again(_app, slot) {
+        let app = app_without_worker(slot).await;
+        let mut first = spawn_worker(&app);
+        let (_, client, sub) = client_on(&app, 2).await;
+        let host = testbed::get().host(2);
+        host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 3, "times": 1}));
+        let id = start(&app, &format!("/clients/{client}/reboot")).await;
+        let started = Instant::now();
+        while host.calls_matching(&format!("alfa_{sub} restart")).is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(15), "the first attempt never reached the server");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let mut second = spawn_worker(&app);
+        let op = wait_op(&app, id, Duration::from_secs(40)).await;
+        second.kill().unwrap();
+        second.wait().unwrap();
+        assert_eq!(op["status"], "ok", "{op}");
+        assert_eq!(op["attempt"], 2);
+        let log = log_text(&app, id).await;
+        assert!(log.iter().any(|l| l == "info: attempt 2 after a lost worker"), "{log:?}");
+        assert_eq!(host.calls_matching(&format!("alfa_{sub} restart")).len(), 2, "the job ran again from the start");
+    }
+
+    async fn sigterm_lets_the_running_operation_finish_then_the_worker_exits(_app, slot) {
+        let app = app_without_worker(slot).await;
+        let mut worker = spawn_worker(&app);
+        let (_, client, sub) = client_on(&app, 1).await;
+        let host = testbed::get().host(1);
+        host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 2}));
+        let id = start(&app, &format!("/clients/{client}/reboot")).await;
+        wait_status(&app, id, "running", Duration::from_secs(10)).await;
+        let started = Instant::now();
+        while host.calls_matching(&format!("alfa_{sub} restart")).is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let pid = worker.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = tokio::task::spawn_blocking(move || worker.wait().unwrap()).await.unwrap();
+        assert!(status.success(), "the worker exits cleanly: {status:?}");
+        let op = app.get(&format!("/operations/{id}")).await.json();
+        assert_eq!(op["status"], "ok", "the running operation finished before the worker exited: {op}");
+    }
+}

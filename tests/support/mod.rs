@@ -1,0 +1,411 @@
+// Shared by several test binaries, each using only part of it.
+#![allow(dead_code)]
+//! Test support: the real app on a random port, on a fresh SQLite file or a fresh PostgreSQL
+//! database, and an HTTP client that checks no response ever carries a known secret.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use alfa_cloud::config::Settings;
+use alfa_cloud::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from one body: `mod name { sqlite(), postgres() }`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $app = $crate::support::TestApp::spawn($crate::support::Backend::Sqlite).await;
+                    $body
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let $app = $crate::support::TestApp::spawn($crate::support::Backend::Postgres).await;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+/// How a test app runs beyond its database.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Queue on the machine's Redis (a namespace of its own) instead of in the database.
+    pub redis: bool,
+    /// Run a worker in the same process (`alfa-cloud up`).
+    pub worker: bool,
+    /// Extra ALFA_* variables.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// The queue namespace (unique per test).
+    pub namespace: String,
+    pub options: Options,
+    pub backend: Backend,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub secret_key: String,
+    pg_database: Option<String>,
+    http: reqwest::Client,
+    /// Values that must never appear in any response.
+    secrets: Mutex<Vec<String>>,
+    password: Mutex<String>,
+}
+
+/// A response, already read.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// The problems a 422 names for `field`.
+    #[track_caller]
+    pub fn field_problems(&self, field: &str) -> Vec<String> {
+        let body = self.json();
+        assert_eq!(
+            body["error"], "validation_failed",
+            "not a validation error: {}",
+            self.text
+        );
+        body["fields"][field]
+            .as_array()
+            .unwrap_or_else(|| panic!("no problem named for {field:?}: {}", self.text))
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A request body in one of the encodings the API accepts.
+pub enum Body {
+    None,
+    Form(Vec<(String, String)>),
+    Multipart(Vec<(String, String)>),
+    Json(Value),
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> Body {
+    Body::Form(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+pub fn multipart(pairs: &[(&str, &str)]) -> Body {
+    Body::Multipart(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    /// The variables a process of this app (a worker, a CLI command) needs.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("ALFA_DATABASE_URL".to_owned(), self.database_url.clone()),
+            (
+                "ALFA_DATA_DIR".to_owned(),
+                self.data_dir.display().to_string(),
+            ),
+            ("ALFA_SECRET_KEY".to_owned(), self.secret_key.clone()),
+            ("ALFA_QUEUE_NAMESPACE".to_owned(), self.namespace.clone()),
+        ];
+        if self.options.redis {
+            vars.push(("ALFA_REDIS_URL".to_owned(), REDIS_URL.to_owned()));
+        }
+        vars.extend(self.options.env.iter().cloned());
+        vars
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Options) -> Self {
+        init_test_log();
+        let id = ulid::Ulid::generate().to_string().to_lowercase();
+        let data_dir = std::env::temp_dir()
+            .join(format!("alfa-test-{id}"))
+            .join("nested/data");
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}/alfa-cloud.db", data_dir.display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let name = format!("alfa_test_{id}");
+                create_pg_database(&name).await;
+                (
+                    format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    Some(name),
+                )
+            }
+        };
+        let secret_key = "0f".repeat(32);
+        let namespace = format!("alfa-test-{id}");
+        let mut extra: Vec<(&str, &str)> = vec![("ALFA_QUEUE_NAMESPACE", &namespace)];
+        if options.redis {
+            extra.push(("ALFA_REDIS_URL", REDIS_URL));
+        }
+        extra.extend(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let app = Self::build(&database_url, &data_dir, &secret_key, &extra).await;
+        let base = format!("http://{}", app.local_addr());
+        if options.worker {
+            tokio::spawn(app.run_with_worker(std::future::pending()));
+        } else {
+            tokio::spawn(app.run_until(std::future::pending()));
+        }
+        Self {
+            base,
+            namespace,
+            options,
+            backend,
+            database_url,
+            data_dir,
+            secret_key,
+            pg_database,
+            http: reqwest::Client::new(),
+            secrets: Mutex::new(vec![ADMIN_PASSWORD.to_owned()]),
+            password: Mutex::new(ADMIN_PASSWORD.to_owned()),
+        }
+    }
+
+    /// Builds (but does not run) an app on the given database with extra variables.
+    pub async fn build(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        secret_key: &str,
+        extra: &[(&str, &str)],
+    ) -> Application {
+        let mut vars = vec![
+            ("ALFA_DATABASE_URL".to_owned(), database_url.to_owned()),
+            ("ALFA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("ALFA_DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("ALFA_ADMIN_USER".to_owned(), ADMIN.to_owned()),
+            ("ALFA_ADMIN_PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()),
+            ("ALFA_SECRET_KEY".to_owned(), secret_key.to_owned()),
+            ("ALFA_DB_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::from_vars(vars).expect("test settings are valid");
+        Application::build(settings).await.expect("the app starts")
+    }
+
+    /// Registers a value no response may contain from now on.
+    pub fn secret(&self, value: &str) {
+        self.secrets.lock().unwrap().push(value.to_owned());
+    }
+
+    /// The password requests authenticate with (after a change, the new one).
+    pub fn use_password(&self, password: &str) {
+        self.secret(password);
+        *self.password.lock().unwrap() = password.to_owned();
+    }
+
+    /// Sends a request as the admin.
+    pub async fn call(&self, method: Method, path: &str, body: Body) -> Reply {
+        let password = self.password.lock().unwrap().clone();
+        self.send(method, path, body, Some((ADMIN, &password)))
+            .await
+    }
+
+    /// Sends a request with the given credentials (or none).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        auth: Option<(&str, &str)>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some((user, password)) = auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        request = match body {
+            Body::None => request,
+            Body::Form(pairs) => request.form(&pairs),
+            Body::Json(value) => request.json(&value),
+            Body::Multipart(pairs) => {
+                let mut form = reqwest::multipart::Form::new();
+                for (k, v) in pairs {
+                    form = form.text(k, v);
+                }
+                request.multipart(form)
+            }
+        };
+        let response = request.send().await.expect("the app answers");
+        let reply = Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("a readable body"),
+        };
+        for secret in self.secrets.lock().unwrap().iter() {
+            assert!(
+                !reply.text.contains(secret.as_str()),
+                "a response carried the secret {secret:?}: {}",
+                reply.text
+            );
+        }
+        reply
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, Body::None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Body) -> Reply {
+        self.call(Method::POST, path, body).await
+    }
+
+    /// Creates a server with valid defaults overridden by `fields`; returns its id.
+    pub async fn create_server(&self, fields: &[(&str, &str)]) -> i64 {
+        let mut all: Vec<(&str, &str)> = vec![
+            ("name", "srv"),
+            ("host", "127.0.0.11"),
+            ("domain", "lab.test"),
+            ("sql_user", "alfa"),
+            ("sql_password", "sql-pass-0001"),
+        ];
+        for (k, v) in fields {
+            all.retain(|(name, _)| name != k);
+            all.push((k, v));
+        }
+        for (k, v) in &all {
+            if k.contains("password") {
+                self.secret(v);
+            }
+        }
+        self.post("/servers/", form(&all)).await.expect(201).json()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Creates a client on `server_id` with valid defaults overridden by `fields`; returns its id.
+    pub async fn create_client(&self, server_id: i64, fields: &[(&str, &str)]) -> i64 {
+        let server = server_id.to_string();
+        let mut all: Vec<(&str, &str)> = vec![
+            ("server_id", &server),
+            ("name", "Central Lab"),
+            ("short_name", "CL"),
+            ("admin_f", "Ivanov"),
+            ("admin_i", "Ivan"),
+            ("admin_o", "Ivanovich"),
+            ("admin_login", "ivan"),
+            ("subdomain", "central"),
+            ("email", "ivan@lab.example"),
+            ("timezone", "Europe/Moscow"),
+            ("version_tag", "1.0-master"),
+            ("allowed_ips", "[]"),
+        ];
+        for (k, v) in fields {
+            all.retain(|(name, _)| name != k);
+            all.push((k, v));
+        }
+        for (k, v) in &all {
+            if k.contains("password") {
+                self.secret(v);
+            }
+        }
+        self.post("/clients/", form(&all)).await.expect(202).json()["id"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let root = self.data_dir.ancestors().nth(2).map(PathBuf::from);
+        if let Some(root) = root {
+            let _ = std::fs::remove_dir_all(root);
+        }
+        if let Some(name) = self.pg_database.take() {
+            // The test's runtime is ending; drop the database from a thread of our own.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(drop_pg_database(&name));
+            })
+            .join();
+        }
+    }
+}
+
+async fn admin_pg() -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+    sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL runs on 127.0.0.1:5432 (scripts/test.sh starts it)")
+}
+
+async fn create_pg_database(name: &str) {
+    let mut conn = admin_pg().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+}
+
+async fn drop_pg_database(name: &str) {
+    let mut conn = admin_pg().await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await;
+}
+
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+pub mod testbed;
