@@ -6,7 +6,7 @@
 //! and a chatty command costs one INSERT per batch, not per line.
 
 use chrono::Utc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::store::Db;
@@ -20,7 +20,13 @@ const MAX_BATCH: usize = 500;
 /// Appends lines to an operation's log from any task.
 #[derive(Clone)]
 pub struct OpLog {
-    tx: mpsc::UnboundedSender<(Stream, String)>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+enum Msg {
+    Line(Stream, String),
+    /// Every line sent before this one is stored; the writer stops and answers.
+    Close(oneshot::Sender<()>),
 }
 
 /// Owns the writer task; [`LogWriter::close`] waits until every line is stored.
@@ -45,10 +51,14 @@ impl LogWriter {
         &self.log
     }
 
-    /// Flushes every line sent so far (by any clone) and stops the writer.
+    /// Stores every line sent so far (by any clone) and stops the writer; lines sent after
+    /// this are dropped.
     pub async fn close(self) -> anyhow::Result<()> {
         let Self { log, task } = self;
-        drop(log);
+        let (done, _stored) = oneshot::channel();
+        // A failed send means the writer already stopped (on a database error): the task's
+        // result says why.
+        let _ = log.tx.send(Msg::Close(done));
         task.await?
     }
 }
@@ -60,7 +70,7 @@ impl OpLog {
             text = text.chars().take(MAX_LINE).collect::<String>() + " …[line cut]";
         }
         // A closed channel means the operation is over; late lines have nowhere to go.
-        let _ = self.tx.send((stream, text));
+        let _ = self.tx.send(Msg::Line(stream, text));
     }
 
     pub fn info(&self, text: impl Into<String>) {
@@ -72,21 +82,14 @@ async fn write_loop(
     db: Db,
     operation_id: i64,
     mut next: i64,
-    mut rx: mpsc::UnboundedReceiver<(Stream, String)>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::new();
-    // Waits for a first line, then takes whatever else is already queued.
-    while let Some((stream, line)) = rx.recv().await {
-        batch.push(NewLine {
-            seq: next,
-            at: Utc::now(),
-            stream,
-            line,
-        });
-        next += 1;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((stream, line)) => {
+    // Waits for a first message, then takes whatever else is already queued.
+    while let Some(mut msg) = rx.recv().await {
+        loop {
+            match msg {
+                Msg::Line(stream, line) => {
                     batch.push(NewLine {
                         seq: next,
                         at: Utc::now(),
@@ -95,6 +98,19 @@ async fn write_loop(
                     });
                     next += 1;
                 }
+                Msg::Close(done) => {
+                    if !batch.is_empty() {
+                        oplog::append(&db, operation_id, &batch).await?;
+                    }
+                    let _ = done.send(());
+                    return Ok(());
+                }
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(next_msg) => msg = next_msg,
                 Err(_) => break,
             }
         }

@@ -64,7 +64,7 @@ impl Engine {
             max_inflight: settings.ssh_max_inflight,
             connect_timeout: settings.ssh_connect_timeout,
             idle_close: settings.ssh_idle_close,
-            control_dir: settings.data_dir.join("ssh"),
+            control_dir: crate::remote::control_dir(),
         })?;
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         let worker_id = format!(

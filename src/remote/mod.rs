@@ -94,9 +94,24 @@ pub enum RemoteError {
 #[derive(Clone)]
 pub struct Remote(Arc<pool::Pool>);
 
+/// This process's folder for SSH control sockets: under the system's temporary folder, since a
+/// socket path may not exceed 107 bytes and ssh adds ~50 to it; one per process, so that two
+/// processes never share a master or a known_hosts file.
+pub fn control_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "alfa-ssh-{}-{}",
+        std::process::id(),
+        &ulid::Ulid::generate().to_string()[20..]
+    ))
+}
+
 impl Remote {
     pub fn new(settings: RemoteSettings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.control_dir)
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&settings.control_dir)
             .with_context(|| format!("cannot create {}", settings.control_dir.display()))?;
         Ok(Self(Arc::new(pool::Pool::new(settings))))
     }

@@ -56,7 +56,7 @@ impl Pool {
                     dir: self
                         .settings
                         .control_dir
-                        .join(format!("{:016x}", hasher.finish())),
+                        .join(format!("{:08x}", hasher.finish() as u32)),
                 })
             })
             .clone()
@@ -141,6 +141,13 @@ impl Pool {
                 .filter(|text| !text.is_empty()),
         };
         Ok((session, learned))
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The masters exit with their sessions; their folders go with the process's.
+        let _ = std::fs::remove_dir_all(&self.settings.control_dir);
     }
 }
 

@@ -403,7 +403,7 @@ async fn drop_pg_database(name: &str) {
 fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("info")
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
             .with_test_writer()
             .try_init();
     }
