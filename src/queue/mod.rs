@@ -33,6 +33,51 @@ pub struct JobMessage {
     pub operation_id: i64,
 }
 
+/// Wakes an idle worker every `period` so it asks the queue for work.
+///
+/// apalis 1.0's `IntervalStrategy` re-arms its timer without polling it, so a worker whose
+/// fetch finishes within the same wake-up never hears from the timer again and sleeps until
+/// its next 30 s heartbeat (seen here as a job started 30 s after its push). This strategy
+/// always leaves its timer polled, so a wake-up is registered whenever it says Pending.
+struct Tick {
+    period: Duration,
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Tick {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            interval: None,
+        }
+    }
+}
+
+impl apalis_core::backend::ext::poll_strategy::PollStrategy for Tick {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _snapshot: &apalis_core::backend::ext::poll_strategy::PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        let period = self.period;
+        let interval = self.interval.get_or_insert_with(|| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        let mut ticked = false;
+        // Drain due ticks until the timer is pending, i.e. has our waker.
+        while interval.poll_tick(cx).is_ready() {
+            ticked = true;
+        }
+        if ticked {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// The queue backend.
 #[derive(Clone)]
 pub enum Queue {
@@ -212,7 +257,7 @@ impl Queue {
                 monitor!(
                     RedisStorage::<JobMessage>::new(conn.clone())
                         .with_config(config.clone())
-                        .poll_with_interval(POLL)
+                        .poll_with_strategy(Tick::new(POLL))
                 )
             }
             Self::Sqlite { pool, config } => {
@@ -220,7 +265,7 @@ impl Queue {
                 monitor!(
                     SqliteStorage::<JobMessage>::new(&pool)
                         .with_config(config.clone())
-                        .poll_with_interval(POLL)
+                        .poll_with_strategy(Tick::new(POLL))
                 )
             }
             Self::Postgres { pool, config } => {
@@ -228,7 +273,7 @@ impl Queue {
                 monitor!(
                     PostgresStorage::<JobMessage>::new(&pool)
                         .with_config(config.clone())
-                        .poll_with_interval(POLL)
+                        .poll_with_strategy(Tick::new(POLL))
                 )
             }
         };

@@ -146,7 +146,9 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // The masters exit with their sessions; their folders go with the process's.
+        // Masters exit when their sessions drop (through their sockets, so before the
+        // folder goes); one that a running command still holds removes its own temp folder.
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let _ = std::fs::remove_dir_all(&self.settings.control_dir);
     }
 }

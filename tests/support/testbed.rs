@@ -89,11 +89,12 @@ impl Host {
             .collect()
     }
 
-    /// Calls whose argv, joined with spaces, contains `needle`.
+    /// Calls that a fault rule with `match: needle` would match: the argv, joined with
+    /// spaces, contains `needle`, or holds its words in that order.
     pub fn calls_matching(&self, needle: &str) -> Vec<Value> {
         self.calls()
             .into_iter()
-            .filter(|c| argv(c).contains(needle))
+            .filter(|c| matches(&argv(c), needle))
             .collect()
     }
 
@@ -143,6 +144,16 @@ impl Host {
             "-d",
         ]);
     }
+}
+
+/// The stand-ins' rule matching (scripts/testbed.d/standin_lib.py, `_rule_match`).
+fn matches(hay: &str, needle: &str) -> bool {
+    if hay.contains(needle) {
+        return true;
+    }
+    let mut words = hay.split(' ');
+    let wanted: Vec<&str> = needle.split_whitespace().collect();
+    !wanted.is_empty() && wanted.iter().all(|w| words.any(|a| a == *w))
 }
 
 pub fn argv(call: &Value) -> String {
