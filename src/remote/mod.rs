@@ -185,6 +185,11 @@ impl Remote {
         run::upload(&self.0, target, path, contents, mode, group).await
     }
 
+    /// The folder of this process's control sockets (each master runs with `-S` inside it).
+    pub fn control_dir(&self) -> &Path {
+        &self.0.settings.control_dir
+    }
+
     /// Drops the pooled connection of `target` (its commands in flight keep their master).
     pub async fn forget(&self, target: &Target) {
         self.0.forget(target);

@@ -1,6 +1,8 @@
 //! The test hosts of `scripts/testbed`: real sshd on loopback addresses with recording
 //! stand-ins for docker and reboot. Started once per test binary (`up` is idempotent) and
 //! stopped by scripts/test.sh when the suite ends.
+// Each test binary uses a different part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
