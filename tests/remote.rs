@@ -62,7 +62,12 @@ async fn run(
     };
     let mut lines = Vec::new();
     let result = remote
-        .run(target, &job, |line| lines.push((Instant::now(), line)), opts)
+        .run(
+            target,
+            &job,
+            |line| lines.push((Instant::now(), line)),
+            opts,
+        )
         .await
         .map(|outcome| outcome.exit_code);
     (result, lines)
@@ -346,7 +351,13 @@ async fn an_upload_lands_whole_with_its_mode_and_no_temporary_file() {
     let path = dir.join(".env");
     let body = "APP_KEY=base64:abc\nDB_PASSWORD='it''s'\n".repeat(2000);
     remote
-        .upload(&target(3), path.to_str().unwrap(), body.as_bytes(), 0o640, None)
+        .upload(
+            &target(3),
+            path.to_str().unwrap(),
+            body.as_bytes(),
+            0o640,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), body);

@@ -129,7 +129,8 @@ impl Engine {
 async fn keep_lease(engine: Engine, id: i64, cancel: CancellationToken, lost: CancellationToken) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
-        let renewal = operations::renew(&engine.db, id, &engine.worker_id, engine.lease_until()).await;
+        let renewal =
+            operations::renew(&engine.db, id, &engine.worker_id, engine.lease_until()).await;
         tracing::debug!(op.id = id, ?renewal, "lease renewal");
         match renewal {
             Ok(Renewal::Held { cancel: true }) => cancel.cancel(),

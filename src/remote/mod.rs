@@ -19,6 +19,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 pub use redact::Redactor;
+pub use run::Output;
 pub use scripts::Script;
 
 pub struct RemoteSettings {
@@ -183,6 +184,16 @@ impl Remote {
         group: Option<&str>,
     ) -> Result<(), RemoteError> {
         run::upload(&self.0, target, path, contents, mode, group).await
+    }
+
+    /// Runs one program on `target` (no script, no live output): for short reads.
+    pub async fn exec(
+        &self,
+        target: &Target,
+        argv: &[&str],
+        timeout: Duration,
+    ) -> Result<Output, RemoteError> {
+        run::exec(&self.0, target, argv, timeout).await
     }
 
     /// The folder of this process's control sockets (each master runs with `-S` inside it).

@@ -13,6 +13,9 @@ use tokio::sync::Semaphore;
 
 use super::{RemoteError, RemoteSettings, Target};
 
+/// A connection used this recently is not checked before its next command.
+const TRUST_RECENT: Duration = Duration::from_secs(1);
+
 pub(super) struct Pool {
     pub settings: RemoteSettings,
     conns: Mutex<HashMap<Target, Arc<Conn>>>,
@@ -68,14 +71,23 @@ impl Pool {
 
     /// A live session for `conn`, connecting when there is none or the last one died.
     /// Returns the host key learned when this call connected on trust-on-first-use.
+    ///
+    /// A connection used within the last second is taken as alive without asking its master
+    /// (a round trip per command otherwise); if it died meanwhile, the caller's spawn fails
+    /// and [`Pool::reset`] plus one retry reconnects.
     pub async fn session(
         &self,
         conn: &Conn,
     ) -> Result<(Arc<Session>, Option<String>), RemoteError> {
-        *conn.last_used.lock().expect("not poisoned") = Instant::now();
+        let recent = {
+            let mut last = conn.last_used.lock().expect("not poisoned");
+            let recent = last.elapsed() < TRUST_RECENT;
+            *last = Instant::now();
+            recent
+        };
         let mut slot = conn.session.lock().await;
         if let Some(session) = slot.as_ref() {
-            if session.check().await.is_ok() {
+            if recent || session.check().await.is_ok() {
                 return Ok((session.clone(), None));
             }
             tracing::info!(server.host = %conn.target.host, "SSH connection died; reconnecting");
@@ -84,6 +96,15 @@ impl Pool {
         let session = Arc::new(session);
         *slot = Some(session.clone());
         Ok((session, learned))
+    }
+
+    /// Forgets `dead` as `conn`'s session (unless another task replaced it already), so the
+    /// next [`Pool::session`] connects again. Commands still running on it keep it alive.
+    pub async fn reset(&self, conn: &Conn, dead: &Arc<Session>) {
+        let mut slot = conn.session.lock().await;
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, dead)) {
+            *slot = None;
+        }
     }
 
     async fn connect(&self, conn: &Conn) -> Result<(Session, Option<String>), RemoteError> {

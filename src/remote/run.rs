@@ -12,8 +12,36 @@ use super::pool::Pool;
 use super::{Job, Line, RemoteError, RunOpts, RunOutcome, Stream, Target};
 
 /// The first line of every script's stdin: report the process group to kill on cancel.
-const PRELUDE: &str =
-    "printf '::pgid %s\\n' \"$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null || echo $$)\"\n";
+/// Builtins only (field 5 of /proc/$$/stat is the group), so it costs no process.
+const PRELUDE: &str = "if read -r -a __alfa_stat </proc/$$/stat 2>/dev/null; \
+then printf '::pgid %s\\n' \"${__alfa_stat[4]}\"; else printf '::pgid %s\\n' \"$$\"; fi; \
+unset __alfa_stat\n";
+
+/// A command spawned on a pooled connection: the child, and the session it runs on.
+type Spawned = (openssh::Child<Arc<Session>>, Arc<Session>, Option<String>);
+
+/// Spawns `build(session)` on `target`'s pooled connection, holding one of its slots; when the
+/// connection turns out dead, reconnects once and tries again.
+async fn spawn(
+    pool: &Pool,
+    conn: &super::pool::Conn,
+    target: &Target,
+    build: impl Fn(Arc<Session>) -> openssh::OwningCommand<Arc<Session>>,
+) -> Result<Spawned, RemoteError> {
+    let mut retried = false;
+    loop {
+        let (session, learned) = pool.session(conn).await?;
+        match build(session.clone()).spawn().await {
+            Ok(child) => return Ok((child, session, learned)),
+            Err(err) if !retried => {
+                tracing::info!(server.host = %target.host, error = %err, "SSH connection lost; reconnecting");
+                pool.reset(conn, &session).await;
+                retried = true;
+            }
+            Err(err) => return Err(lost(target, &err)),
+        }
+    }
+}
 
 pub(super) async fn run(
     pool: &Pool,
@@ -23,7 +51,6 @@ pub(super) async fn run(
     opts: RunOpts,
 ) -> Result<RunOutcome, RemoteError> {
     let conn = pool.conn(target);
-    let (session, learned_host_key) = pool.session(&conn).await?;
     let _slot = conn
         .slots
         .acquire()
@@ -35,15 +62,18 @@ pub(super) async fn run(
         .redactor
         .with(job.env.iter().map(|(_, v)| v.expose_secret().to_owned()));
 
-    let mut command = Session::to_command(session.clone(), "bash");
-    command
-        .arg("-s")
-        .arg("--")
-        .args(job.args)
-        .stdin(openssh::Stdio::piped())
-        .stdout(openssh::Stdio::piped())
-        .stderr(openssh::Stdio::piped());
-    let mut child = command.spawn().await.map_err(|e| lost(target, &e))?;
+    let (mut child, session, learned_host_key) = spawn(pool, &conn, target, |session| {
+        let mut command = Session::to_command(session, "bash");
+        command
+            .arg("-s")
+            .arg("--")
+            .args(job.args)
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+        command
+    })
+    .await?;
 
     let mut input = String::from(PRELUDE);
     for (name, value) in job.env {
@@ -183,25 +213,26 @@ pub(super) async fn upload(
     group: Option<&str>,
 ) -> Result<(), RemoteError> {
     let conn = pool.conn(target);
-    let (session, _) = pool.session(&conn).await?;
     let _slot = conn
         .slots
         .acquire()
         .await
         .map_err(|e| RemoteError::Other(e.to_string()))?;
-    let mut child = Session::to_command(session, "bash")
-        .arg("-c")
-        .arg(UPLOAD)
-        .arg("alfa-upload")
-        .arg(path)
-        .arg(format!("{mode:o}"))
-        .arg(group.unwrap_or(""))
-        .stdin(openssh::Stdio::piped())
-        .stdout(openssh::Stdio::null())
-        .stderr(openssh::Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|e| lost(target, &e))?;
+    let (mut child, _, _) = spawn(pool, &conn, target, |session| {
+        let mut command = Session::to_command(session, "bash");
+        command
+            .arg("-c")
+            .arg(UPLOAD)
+            .arg("alfa-upload")
+            .arg(path)
+            .arg(format!("{mode:o}"))
+            .arg(group.unwrap_or(""))
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::null())
+            .stderr(openssh::Stdio::piped());
+        command
+    })
+    .await?;
     if let Some(mut stdin) = child.stdin().take() {
         stdin
             .write_all(contents)
@@ -221,4 +252,49 @@ pub(super) async fn upload(
             String::from_utf8_lossy(&output.stderr).trim()
         )))
     }
+}
+
+/// What a plain command printed, and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs one program with arguments (each quoted for the remote shell) on `target`.
+pub(super) async fn exec(
+    pool: &Pool,
+    target: &Target,
+    argv: &[&str],
+    timeout: Duration,
+) -> Result<Output, RemoteError> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| RemoteError::Other("no program to run".into()))?;
+    let conn = pool.conn(target);
+    let _slot = conn
+        .slots
+        .acquire()
+        .await
+        .map_err(|e| RemoteError::Other(e.to_string()))?;
+    let (child, _, _) = spawn(pool, &conn, target, |session| {
+        let mut command = Session::to_command(session, *program);
+        command
+            .args(args)
+            .stdin(openssh::Stdio::null())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+        command
+    })
+    .await?;
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| RemoteError::Timeout { after: timeout })?
+        .map_err(|e| lost(target, &e))?;
+    Ok(Output {
+        exit_code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
 }

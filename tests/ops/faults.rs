@@ -9,16 +9,43 @@ use super::engine::client_on;
 use super::*;
 use crate::on_both_queues;
 
+/// A worker process, killed when the test ends however it ends.
+pub struct Worker(Child);
+
+impl std::ops::Deref for Worker {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Worker {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// A separate `alfa-cloud worker` process for `app`.
-pub fn spawn_worker(app: &TestApp) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_alfa-cloud"))
-        .arg("worker")
-        .envs(app.env())
-        .env("ALFA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker starts")
+pub fn spawn_worker(app: &TestApp) -> Worker {
+    Worker(
+        Command::new(env!("CARGO_BIN_EXE_alfa-cloud"))
+            .arg("worker")
+            .envs(app.env())
+            .env("ALFA_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the worker starts"),
+    )
 }
 
 /// An app whose operations run only in separate worker processes.
@@ -114,6 +141,7 @@ on_both_queues! {
         let pid = worker.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status = tokio::task::spawn_blocking(move || worker.wait().unwrap()).await.unwrap();
+        // (`worker` moved into the closure and was dropped there, after it exited.)
         assert!(status.success(), "the worker exits cleanly: {status:?}");
         let op = app.get(&format!("/operations/{id}")).await.json();
         assert_eq!(op["status"], "ok", "the running operation finished before the worker exited: {op}");

@@ -16,6 +16,7 @@ on_both_queues! {
         assert!(log_text(&app, id).await.iter().any(|l| l.starts_with("step: ")), "step lines are stored as such");
         let server = app.get(&format!("/servers/{server}")).await.json();
         assert_eq!(server["host_key_known"], true, "the first connection records the host key");
+        assert_eq!(server["reachable"], true, "{server}");
     }
 
     async fn creating_a_client_runs_its_preflight_and_createlog_says_ok(app, _slot) {
@@ -67,6 +68,8 @@ on_both_queues! {
 
     async fn check_host_answers_with_each_check(app, _slot) {
         let host = testbed::get().host(1);
+        let server = register(&app, host).await;
+        assert!(app.get(&format!("/servers/{server}")).await.json()["last_check"].is_null());
         let path = format!("/servers/check_host/{}?ssh_port=2222&ssh_user=alfa&base_dir={}", host.addr, host.base_dir);
         let report = app.get(&path).await.expect(200).json();
         let checks = report["checks"].as_array().unwrap();
@@ -76,6 +79,10 @@ on_both_queues! {
             assert!(names.iter().any(|n| n.contains(expected)), "{expected} missing in {names:?}");
         }
         assert!(checks.iter().all(|c| c["detail"].is_string() && c["hint"].is_string()));
+        // A registered server keeps its last check and its reachability.
+        let shown = app.get(&format!("/servers/{server}")).await.json();
+        assert_eq!(shown["last_check"]["checks"], report["checks"], "{shown}");
+        assert_eq!(shown["reachable"], true);
         let bad = app.get("/servers/check_host/127.0.0.19?ssh_port=2222").await.expect(200).json();
         assert_eq!(bad["ok"], false);
         assert!(bad["checks"][0]["detail"].as_str().unwrap().contains("127.0.0.19"));
