@@ -113,17 +113,23 @@ impl Queue {
                         .await
                         .context("Redis did not answer within 10 s")?
                         .context("cannot connect to Redis (ALFA_REDIS_URL)")?;
-                let config = apalis_redis::Config::default().queue(&name);
+                let config = apalis_redis::Config::default()
+                    .queue(&name)
+                    .persist_results(false);
                 let storage = RedisStorage::new(conn.clone()).with_config(config);
                 Self::Redis { storage, conn }
             }
             (None, Db::Sqlite(pool)) => Self::Sqlite {
                 pool: pool.clone(),
-                config: apalis_sqlite::Config::default().queue(&name),
+                config: apalis_sqlite::Config::default()
+                    .queue(&name)
+                    .persist_results(false),
             },
             (None, Db::Postgres(pool)) => Self::Postgres {
                 pool: pool.clone(),
-                config: apalis_postgres::Config::default().queue(&name),
+                config: apalis_postgres::Config::default()
+                    .queue(&name)
+                    .persist_results(false),
             },
         })
     }
