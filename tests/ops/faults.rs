@@ -125,6 +125,37 @@ on_both_queues! {
         assert_eq!(host.calls_matching(&format!("alfa_{sub} restart")).len(), 2, "the job ran again from the start");
     }
 
+    async fn an_operation_whose_workers_keep_dying_gives_up_after_three_attempts(_app, slot) {
+        let app = app_without_worker(slot).await;
+        let mut worker = spawn_worker(&app);
+        let (_, client, sub) = client_on(&app, 2).await;
+        let host = testbed::get().host(2);
+        let pattern = format!("alfa_{sub} restart");
+        host.add_faults("hang", json!({"match": pattern}));
+        let id = start(&app, &format!("/clients/{client}/reboot")).await;
+        for attempt in 1..=3 {
+            if attempt > 1 {
+                worker = spawn_worker(&app);
+            }
+            let started = Instant::now();
+            while host.calls_matching(&pattern).len() < attempt {
+                assert!(started.elapsed() < Duration::from_secs(20), "attempt {attempt} never reached the server");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+        }
+        let _last = spawn_worker(&app);
+        let op = wait_op(&app, id, Duration::from_secs(30)).await;
+        // The hung stand-ins of the three attempts.
+        let _ = Command::new("pkill").args(["-f", &format!("alfa_{sub} ")]).status();
+        assert_eq!(op["status"], "error", "{op}");
+        assert!(op["error"].as_str().unwrap().contains("gave up after 3 attempts"), "{op}");
+        assert_eq!(host.calls_matching(&pattern).len(), 3, "no fourth run");
+        let log = log_text(&app, id).await;
+        assert!(log.iter().any(|l| l == "info: attempt 3 after a lost worker"), "{log:?}");
+    }
+
     async fn sigterm_lets_the_running_operation_finish_then_the_worker_exits(_app, slot) {
         let app = app_without_worker(slot).await;
         let mut worker = spawn_worker(&app);
