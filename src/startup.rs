@@ -47,6 +47,7 @@ impl Application {
             credentials: Arc::default(),
             metrics: Arc::default(),
             engine,
+            pages: Arc::default(),
         };
         Ok(Self {
             listener,

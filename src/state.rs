@@ -19,10 +19,54 @@ pub struct AppState {
     pub credentials: Arc<CredentialCache>,
     pub metrics: Arc<Metrics>,
     pub engine: Engine,
+    pub pages: Arc<PageCache>,
 }
 
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
         state.db.clone()
+    }
+}
+
+/// Serialized `GET /clients` pages, each valid while the clients' data version it was built at
+/// holds (see `store::clients::data_version`). Bounded: when full, it starts over.
+#[derive(Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<PageMap>,
+}
+
+#[derive(Default)]
+struct PageMap {
+    version: i64,
+    bytes: usize,
+    pages: std::collections::HashMap<String, axum::body::Bytes>,
+}
+
+impl PageCache {
+    /// At most this many bytes of pages (≈ 250 pages of 50 clients).
+    const MAX_BYTES: usize = 8 << 20;
+
+    pub fn get(&self, key: &str, version: i64) -> Option<axum::body::Bytes> {
+        let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        (map.version == version)
+            .then(|| map.pages.get(key).cloned())
+            .flatten()
+    }
+
+    pub fn put(&self, key: String, version: i64, body: axum::body::Bytes) {
+        let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        if version < map.version {
+            return;
+        }
+        if version > map.version || map.bytes + body.len() > Self::MAX_BYTES {
+            *map = PageMap {
+                version,
+                ..PageMap::default()
+            };
+        }
+        map.bytes += body.len();
+        if let Some(old) = map.pages.insert(key, body) {
+            map.bytes -= old.len();
+        }
     }
 }

@@ -118,7 +118,7 @@ pub struct ClientPage {
 pub async fn list(
     State(state): State<AppState>,
     Params(params): Params<ListParams>,
-) -> ApiResult<axum::Json<ClientPage>> {
+) -> ApiResult<axum::response::Response> {
     let mut p = Problems::default();
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let (page, per_page) = pagination(&mut p, params.page.as_deref(), params.per_page.as_deref());
@@ -156,13 +156,32 @@ pub async fn list(
         page,
         per_page,
     };
+    // The version is read before the page: a write in between makes the cached page look
+    // older than it is, never newer, so it is only ever rebuilt too early.
+    let version = clients::data_version(&state.db).await?;
+    let key = format!("{query:?}");
+    if let Some(body) = state.pages.get(&key, version) {
+        return Ok(json_bytes(body));
+    }
     let rows = clients::list(&state.db, &query).await?;
-    Ok(axum::Json(ClientPage {
+    let body = serde_json::to_vec(&ClientPage {
         items: rows.items.into_iter().map(ClientView::from).collect(),
         total: rows.total,
         page,
         per_page,
-    }))
+    })
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let body = axum::body::Bytes::from(body);
+    state.pages.put(key, version, body.clone());
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: axum::body::Bytes) -> axum::response::Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 async fn load(state: &AppState, id: i64) -> ApiResult<ClientRow> {

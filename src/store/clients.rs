@@ -403,3 +403,13 @@ pub async fn billing_type_exists(db: &Db, code: &str) -> sqlx::Result<bool> {
             .map(|n| n > 0)
     })
 }
+
+/// The clients' data version: changes with every write to a client or a server's domain, in
+/// any process (triggers, migration 0003). Pages built at one version are valid while it holds.
+pub async fn data_version(db: &Db) -> sqlx::Result<i64> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar("SELECT version FROM data_versions WHERE name = 'clients'")
+            .fetch_one(pool)
+            .await
+    })
+}

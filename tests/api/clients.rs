@@ -208,6 +208,26 @@ on_both_backends! {
         }
     }
 
+    async fn a_listed_page_shows_every_change_at_once(app) {
+        // Pages are cached per data version: every write must show in the next list.
+        let server = app.create_server(&[("domain", "before.example.com")]).await;
+        let id = app.create_client(server, &[("name", "Old name"), ("subdomain", "cachelab")]).await;
+        let item = |page: Value| page["items"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+        let path = "/clients?per_page=200";
+        assert_eq!(item(app.get(path).await.expect(200).json())["name"], "Old name");
+        assert_eq!(item(app.get(path).await.expect(200).json())["name"], "Old name");
+        app.call(Method::PUT, &format!("/clients/{id}"), form(&[("name", "New name")])).await.expect(200);
+        assert_eq!(item(app.get(path).await.expect(200).json())["name"], "New name");
+        app.post("/servers/", form(&[("id", &server.to_string()), ("domain", "after.example.com")])).await.expect(200);
+        assert_eq!(item(app.get(path).await.expect(200).json())["url"], "https://cachelab.after.example.com");
+        app.post(&format!("/clients/{id}/expire_date"), form(&[("sender", "mol"), ("license_expires_at", "2030-01-02")])).await.expect(200);
+        assert_eq!(item(app.get(path).await.expect(200).json())["license_expires_at"], "2030-01-02T00:00:00Z");
+        let other = app.create_client(server, &[("subdomain", "cachelab2")]).await;
+        let page = app.get(path).await.expect(200).json();
+        assert!(ids(&page).contains(&other));
+        assert_eq!(page["total"], 2);
+    }
+
     async fn a_missing_client_is_404(app) {
         let reply = app.get("/clients/12345").await.expect(404);
         assert!(reply.json()["message"].as_str().unwrap().contains("12345"));
