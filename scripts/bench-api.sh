@@ -101,6 +101,7 @@ run_wrk() {
   echo "$rps $p99"
 }
 
+ZERO_KEY=$(printf '%064d' 0)
 declare -A RESULT
 bench_backend() {
   local backend=$1 url
@@ -112,7 +113,7 @@ bench_backend() {
     url="postgres://postgres@127.0.0.1:5432/$PG_DB"
   fi
   export ALFA_DATABASE_URL=$url ALFA_DATA_DIR=$WORK/data ALFA_LISTEN=127.0.0.1:$PORT \
-    ALFA_ADMIN_PASSWORD=$PASSWORD ALFA_SECRET_KEY=$(printf '%064d' 0) ALFA_LOG=warn
+    ALFA_ADMIN_PASSWORD=$PASSWORD ALFA_SECRET_KEY=$ZERO_KEY ALFA_LOG=warn
   "$BIN" migrate >/dev/null
   if [[ $backend == sqlite ]]; then seed_sqlite "$WORK/data/alfa-cloud.db"; else seed_postgres; fi
   "$BIN" serve 2>"$WORK/$backend.log" &
@@ -127,6 +128,12 @@ bench_backend() {
   RESULT[$backend,one]=$(run_wrk -s "$WORK/one.lua" "http://127.0.0.1:$PORT")
   RESULT[$backend,rss]=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SERVER_PID/status")
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  # The same list load with the page cache off: every request reads and serializes its page.
+  ALFA_PAGE_CACHE_MB=0 "$BIN" serve 2>>"$WORK/$backend.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+  RESULT[$backend,cold]=$(run_wrk -s "$WORK/list.lua" "http://127.0.0.1:$PORT")
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 }
 
 bench_backend sqlite
@@ -137,9 +144,9 @@ echo "alfa-cloud API benchmark: 10,000 clients on 20 servers; wrk -t1 -c$CONNECT
 printf '%-9s %-28s %12s %10s %16s\n' backend load "requests/s" "p99 ms" "vs /health r/s"
 for backend in sqlite postgres; do
   read -r base_rps _ <<<"${RESULT[$backend,health]}"
-  for load in health list one; do
+  for load in health list cold one; do
     read -r rps p99 <<<"${RESULT[$backend,$load]}"
-    case $load in health) name="GET /health (baseline)";; list) name="GET /clients?page=N&per_page=50";; one) name="GET /clients/{id}";; esac
+    case $load in health) name="GET /health (baseline)";; list) name="GET /clients?page=N&per_page=50";; cold) name="  same, page cache off";; one) name="GET /clients/{id}";; esac
     printf '%-9s %-28s %12.0f %10.2f %15.2fx\n' "$backend" "$name" "$rps" "$p99" "$(awk -v a="$rps" -v b="$base_rps" 'BEGIN {print a/b}')"
   done
   printf '%-9s %-28s %12s\n' "$backend" "peak RSS (MB)" "${RESULT[$backend,rss]}"

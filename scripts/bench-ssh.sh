@@ -16,7 +16,9 @@ if [[ $status != *sshd=up* ]]; then
   scripts/testbed up 8 >/dev/null
   started_testbed=1
 fi
-cleanup() { [[ -n $started_testbed ]] && scripts/testbed down >/dev/null 2>&1 || true; }
+cleanup() {
+  if [[ -n $started_testbed ]]; then scripts/testbed down >/dev/null 2>&1 || true; fi
+}
 trap cleanup EXIT
 
 echo "== SSH transport"

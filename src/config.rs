@@ -32,6 +32,7 @@ const KNOWN: &[&str] = &[
     "ALFA_COMMAND_TIMEOUT",
     "ALFA_SSH_KEY",
     "ALFA_SSH_MAX_INFLIGHT",
+    "ALFA_PAGE_CACHE_MB",
     "ALFA_SSH_CONNECT_TIMEOUT",
     "ALFA_SSH_IDLE_CLOSE",
     "ALFA_IMAGE_REPO",
@@ -75,6 +76,8 @@ pub struct Settings {
     pub ssh_key: PathBuf,
     /// Commands in flight per server over its one connection (below sshd's MaxSessions).
     pub ssh_max_inflight: usize,
+    /// Memory for cached `GET /clients` pages, in MB; 0 turns the cache off.
+    pub page_cache_mb: usize,
     pub ssh_connect_timeout: Duration,
     /// An SSH connection unused this long is closed.
     pub ssh_idle_close: Duration,
@@ -193,6 +196,7 @@ impl Settings {
                 .map_or_else(|| data_dir.join("id_ed25519"), PathBuf::from),
             data_dir,
             ssh_max_inflight: src.parse("ALFA_SSH_MAX_INFLIGHT", 8)?.max(1),
+            page_cache_mb: src.parse("ALFA_PAGE_CACHE_MB", 8)?,
             ssh_connect_timeout: src.duration("ALFA_SSH_CONNECT_TIMEOUT", 10)?,
             ssh_idle_close: src.duration("ALFA_SSH_IDLE_CLOSE", 300)?,
             image_repo: src

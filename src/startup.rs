@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::crypto::Cipher;
 use crate::ops::Engine;
-use crate::state::AppState;
+use crate::state::{AppState, PageCache};
 use crate::store::Db;
 use crate::{accounts, api};
 
@@ -40,6 +40,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (ALFA_LISTEN)", settings.listen))?;
         let settings = Arc::new(settings);
         let engine = Engine::new(db.clone(), cipher.clone(), settings.clone()).await?;
+        let pages = Arc::new(PageCache::new(settings.page_cache_mb));
         let state = AppState {
             db,
             cipher,
@@ -47,7 +48,7 @@ impl Application {
             credentials: Arc::default(),
             metrics: Arc::default(),
             engine,
-            pages: Arc::default(),
+            pages,
         };
         Ok(Self {
             listener,

@@ -30,8 +30,8 @@ impl FromRef<AppState> for Db {
 
 /// Serialized `GET /clients` pages, each valid while the clients' data version it was built at
 /// holds (see `store::clients::data_version`). Bounded: when full, it starts over.
-#[derive(Default)]
 pub struct PageCache {
+    max_bytes: usize,
     pages: std::sync::Mutex<PageMap>,
 }
 
@@ -43,8 +43,13 @@ struct PageMap {
 }
 
 impl PageCache {
-    /// At most this many bytes of pages (≈ 250 pages of 50 clients).
-    const MAX_BYTES: usize = 8 << 20;
+    /// A cache of at most `max_mb` MB of pages (8 MB hold ≈ 250 pages of 50 clients); 0: off.
+    pub fn new(max_mb: usize) -> Self {
+        Self {
+            max_bytes: max_mb.saturating_mul(1 << 20),
+            pages: std::sync::Mutex::default(),
+        }
+    }
 
     pub fn get(&self, key: &str, version: i64) -> Option<axum::body::Bytes> {
         let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,11 +59,14 @@ impl PageCache {
     }
 
     pub fn put(&self, key: String, version: i64, body: axum::body::Bytes) {
+        if body.len() > self.max_bytes {
+            return;
+        }
         let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         if version < map.version {
             return;
         }
-        if version > map.version || map.bytes + body.len() > Self::MAX_BYTES {
+        if version > map.version || map.bytes + body.len() > self.max_bytes {
             *map = PageMap {
                 version,
                 ..PageMap::default()
