@@ -103,6 +103,18 @@ run_wrk() {
 
 ZERO_KEY=$(printf '%064d' 0)
 declare -A RESULT
+
+# Starts the API with the given extra environment and waits until it answers.
+start_server() {
+  env "$@" "$BIN" serve 2>>"$WORK/server.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+}
+
+stop_server() {
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+}
+
 bench_backend() {
   local backend=$1 url
   if [[ $backend == sqlite ]]; then
@@ -116,9 +128,7 @@ bench_backend() {
     ALFA_ADMIN_PASSWORD=$PASSWORD ALFA_SECRET_KEY=$ZERO_KEY ALFA_LOG=warn
   "$BIN" migrate >/dev/null
   if [[ $backend == sqlite ]]; then seed_sqlite "$WORK/data/alfa-cloud.db"; else seed_postgres; fi
-  "$BIN" serve 2>"$WORK/$backend.log" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+  start_server
   local total
   total=$(curl -sf -u "admin:$PASSWORD" "http://127.0.0.1:$PORT/clients?per_page=1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
   [[ $total == 10000 ]] || { echo "seeding failed: total=$total" >&2; exit 1; }
@@ -127,13 +137,11 @@ bench_backend() {
   RESULT[$backend,list]=$(run_wrk -s "$WORK/list.lua" "http://127.0.0.1:$PORT")
   RESULT[$backend,one]=$(run_wrk -s "$WORK/one.lua" "http://127.0.0.1:$PORT")
   RESULT[$backend,rss]=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SERVER_PID/status")
-  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  stop_server
   # The same list load with the page cache off: every request reads and serializes its page.
-  ALFA_PAGE_CACHE_MB=0 "$BIN" serve 2>>"$WORK/$backend.log" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+  start_server ALFA_PAGE_CACHE_MB=0
   RESULT[$backend,cold]=$(run_wrk -s "$WORK/list.lua" "http://127.0.0.1:$PORT")
-  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  stop_server
 }
 
 bench_backend sqlite

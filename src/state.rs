@@ -51,6 +51,11 @@ impl PageCache {
         }
     }
 
+    /// False when configured with 0 MB: callers then skip reading the data version.
+    pub fn enabled(&self) -> bool {
+        self.max_bytes > 0
+    }
+
     pub fn get(&self, key: &str, version: i64) -> Option<axum::body::Bytes> {
         let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         (map.version == version)

@@ -76,6 +76,21 @@ fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Times `n` rounds of `ssh ARGS true` and of the job script through `ssh ARGS`, interleaved;
+/// returns both series in milliseconds.
+async fn time_ssh(args: &[String], script: &str, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut bare, mut job) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let started = Instant::now();
+        ssh_true(args).await;
+        bare.push(ms(started));
+        let started = Instant::now();
+        ssh_once(args, script, &format!("c{i}")).await;
+        job.push(ms(started));
+    }
+    (bare, job)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by scripts/bench-ssh.sh"]
 async fn ssh_per_command_overhead() {
@@ -186,16 +201,8 @@ async fn ssh_per_command_overhead() {
         .await
         .unwrap();
     assert!(status.success());
-    let over_master = with(&["-S", socket, &host.addr]);
-    let (mut master_true, mut master_job) = (Vec::new(), Vec::new());
-    for i in 0..COMMANDS {
-        let started = Instant::now();
-        ssh_true(&over_master).await;
-        master_true.push(ms(started));
-        let started = Instant::now();
-        ssh_once(&over_master, &script, &format!("m{i}")).await;
-        master_job.push(ms(started));
-    }
+    let (master_true, master_job) =
+        time_ssh(&with(&["-S", socket, &host.addr]), &script, COMMANDS).await;
     let _ = tokio::process::Command::new("ssh")
         .args(["-S", socket, "-O", "exit", &host.addr])
         .stderr(Stdio::null())
@@ -203,16 +210,12 @@ async fn ssh_per_command_overhead() {
         .await;
 
     // A fresh connection per command.
-    let fresh = with(&["-o", "ControlPath=none", &host.addr]);
-    let (mut fresh_true, mut fresh_job) = (Vec::new(), Vec::new());
-    for i in 0..FRESH_COMMANDS {
-        let started = Instant::now();
-        ssh_true(&fresh).await;
-        fresh_true.push(ms(started));
-        let started = Instant::now();
-        ssh_once(&fresh, &script, &format!("f{i}")).await;
-        fresh_job.push(ms(started));
-    }
+    let (fresh_true, fresh_job) = time_ssh(
+        &with(&["-o", "ControlPath=none", &host.addr]),
+        &script,
+        FRESH_COMMANDS,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&work);
 
     println!(

@@ -6,7 +6,7 @@
 //! and a chatty command costs one INSERT per batch, not per line.
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::store::Db;
@@ -25,8 +25,8 @@ pub struct OpLog {
 
 enum Msg {
     Line(Stream, String),
-    /// Every line sent before this one is stored; the writer stops and answers.
-    Close(oneshot::Sender<()>),
+    /// Every line sent before this one is stored, then the writer stops.
+    Close,
 }
 
 /// Owns the writer task; [`LogWriter::close`] waits until every line is stored.
@@ -55,10 +55,9 @@ impl LogWriter {
     /// this are dropped.
     pub async fn close(self) -> anyhow::Result<()> {
         let Self { log, task } = self;
-        let (done, _stored) = oneshot::channel();
         // A failed send means the writer already stopped (on a database error): the task's
         // result says why.
-        let _ = log.tx.send(Msg::Close(done));
+        let _ = log.tx.send(Msg::Close);
         task.await?
     }
 }
@@ -98,11 +97,10 @@ async fn write_loop(
                     });
                     next += 1;
                 }
-                Msg::Close(done) => {
+                Msg::Close => {
                     if !batch.is_empty() {
                         oplog::append(&db, operation_id, &batch).await?;
                     }
-                    let _ = done.send(());
                     return Ok(());
                 }
             }

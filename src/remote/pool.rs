@@ -26,7 +26,7 @@ pub(super) struct Conn {
     /// Held while connecting, so concurrent first uses wait for one connect.
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
     /// Commands in flight on this connection.
-    pub slots: Semaphore,
+    pub slots: Arc<Semaphore>,
     last_used: Mutex<Instant>,
     dir: PathBuf,
 }
@@ -54,7 +54,7 @@ impl Pool {
                 Arc::new(Conn {
                     target: target.clone(),
                     session: tokio::sync::Mutex::new(None),
-                    slots: Semaphore::new(self.settings.max_inflight.max(1)),
+                    slots: Arc::new(Semaphore::new(self.settings.max_inflight.max(1))),
                     last_used: Mutex::new(Instant::now()),
                     dir: self
                         .settings

@@ -17,25 +17,45 @@ const PRELUDE: &str = "if read -r -a __alfa_stat </proc/$$/stat 2>/dev/null; \
 then printf '::pgid %s\\n' \"${__alfa_stat[4]}\"; else printf '::pgid %s\\n' \"$$\"; fi; \
 unset __alfa_stat\n";
 
-/// A command spawned on a pooled connection: the child, and the session it runs on.
-type Spawned = (openssh::Child<Arc<Session>>, Arc<Session>, Option<String>);
+/// A command spawned on a pooled connection.
+struct Spawned {
+    child: openssh::Child<Arc<Session>>,
+    session: Arc<Session>,
+    /// The host key learned if this spawn opened the connection (trust on first use).
+    learned_host_key: Option<String>,
+    /// One of the connection's in-flight slots, held until the command is dropped.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
-/// Spawns `build(session)` on `target`'s pooled connection, holding one of its slots; when the
-/// connection turns out dead, reconnects once and tries again.
+/// Spawns `build(session)` on `target`'s pooled connection once one of its in-flight slots is
+/// free; when the connection turns out dead, reconnects once and tries again.
 async fn spawn(
     pool: &Pool,
-    conn: &super::pool::Conn,
     target: &Target,
     build: impl Fn(Arc<Session>) -> openssh::OwningCommand<Arc<Session>>,
 ) -> Result<Spawned, RemoteError> {
+    let conn = pool.conn(target);
+    let slot = conn
+        .slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| RemoteError::Other(e.to_string()))?;
     let mut retried = false;
     loop {
-        let (session, learned) = pool.session(conn).await?;
+        let (session, learned_host_key) = pool.session(&conn).await?;
         match build(session.clone()).spawn().await {
-            Ok(child) => return Ok((child, session, learned)),
+            Ok(child) => {
+                return Ok(Spawned {
+                    child,
+                    session,
+                    learned_host_key,
+                    _slot: slot,
+                });
+            }
             Err(err) if !retried => {
                 tracing::info!(server.host = %target.host, error = %err, "SSH connection lost; reconnecting");
-                pool.reset(conn, &session).await;
+                pool.reset(&conn, &session).await;
                 retried = true;
             }
             Err(err) => return Err(lost(target, &err)),
@@ -50,19 +70,17 @@ pub(super) async fn run(
     mut on_line: impl FnMut(Line) + Send,
     opts: RunOpts,
 ) -> Result<RunOutcome, RemoteError> {
-    let conn = pool.conn(target);
-    let _slot = conn
-        .slots
-        .acquire()
-        .await
-        .map_err(|e| RemoteError::Other(e.to_string()))?;
-
     // Secrets given as environment also count as secrets to mask.
     let redactor = opts
         .redactor
         .with(job.env.iter().map(|(_, v)| v.expose_secret().to_owned()));
 
-    let (mut child, session, learned_host_key) = spawn(pool, &conn, target, |session| {
+    let Spawned {
+        mut child,
+        session,
+        learned_host_key,
+        _slot,
+    } = spawn(pool, target, |session| {
         let mut command = Session::to_command(session, "bash");
         command
             .arg("-s")
@@ -212,13 +230,9 @@ pub(super) async fn upload(
     mode: u32,
     group: Option<&str>,
 ) -> Result<(), RemoteError> {
-    let conn = pool.conn(target);
-    let _slot = conn
-        .slots
-        .acquire()
-        .await
-        .map_err(|e| RemoteError::Other(e.to_string()))?;
-    let (mut child, _, _) = spawn(pool, &conn, target, |session| {
+    let Spawned {
+        mut child, _slot, ..
+    } = spawn(pool, target, |session| {
         let mut command = Session::to_command(session, "bash");
         command
             .arg("-c")
@@ -272,13 +286,7 @@ pub(super) async fn exec(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| RemoteError::Other("no program to run".into()))?;
-    let conn = pool.conn(target);
-    let _slot = conn
-        .slots
-        .acquire()
-        .await
-        .map_err(|e| RemoteError::Other(e.to_string()))?;
-    let (child, _, _) = spawn(pool, &conn, target, |session| {
+    let Spawned { child, _slot, .. } = spawn(pool, target, |session| {
         let mut command = Session::to_command(session, *program);
         command
             .args(args)
