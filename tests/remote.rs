@@ -17,14 +17,27 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 fn remote(max_inflight: usize) -> Remote {
+    remote_idle(max_inflight, Duration::from_secs(60))
+}
+
+fn remote_idle(max_inflight: usize, idle_close: Duration) -> Remote {
     Remote::new(RemoteSettings {
         key_path: testbed::get().key.clone(),
         max_inflight,
         connect_timeout: Duration::from_secs(5),
-        idle_close: Duration::from_secs(60),
+        idle_close,
         control_dir: control_dir(),
     })
     .unwrap()
+}
+
+/// The SSH master processes of `remote` (each runs with `-M -S <its control dir>/…`).
+fn masters(remote: &Remote) -> usize {
+    let dir = remote.control_dir().display().to_string();
+    processes_showing(&dir)
+        .iter()
+        .filter(|c| c.starts_with("ssh ") && c.contains(" -M "))
+        .count()
 }
 
 fn target(i: usize) -> Target {
@@ -253,20 +266,34 @@ async fn forty_jobs_at_once_share_one_connection_and_all_succeed() {
             (i, result, texts(&lines, Stream::Out))
         })
     });
-    let mut masters = 0;
     for job in futures::future::join_all(jobs).await {
         let (i, result, out) = job.unwrap();
         assert_eq!(result.unwrap(), 0, "job {i}");
         assert_eq!(out, [format!("::arg 1 job-{i}")]);
     }
     // One master process for the target, whatever the number of jobs.
-    let dir = remote.control_dir().display().to_string();
-    for cmdline in processes_showing(&dir) {
-        if cmdline.starts_with("ssh ") && cmdline.contains(" -M ") {
-            masters += 1;
-        }
+    assert_eq!(masters(&remote), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_closes_and_the_next_job_opens_a_new_one() {
+    let remote = remote_idle(8, Duration::from_secs(1));
+    let target = target(4);
+    let opts = || opts(Duration::from_secs(30), &[]);
+    let (first, _) = run(&remote, &target, Script::EchoArgs, &["one"], &[], opts()).await;
+    assert_eq!(first.unwrap(), 0);
+    assert_eq!(masters(&remote), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while masters(&remote) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle master is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(masters, 1);
+    let (second, lines) = run(&remote, &target, Script::EchoArgs, &["two"], &[], opts()).await;
+    assert_eq!(second.unwrap(), 0);
+    assert_eq!(texts(&lines, Stream::Out), ["::arg 1 two"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
