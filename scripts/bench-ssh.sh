@@ -22,8 +22,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== SSH transport"
-cargo test --release --quiet --test bench_ssh -- --ignored --nocapture --test-threads 1 2>&1 |
+cargo bench --quiet --bench ssh 2>&1 |
   grep -E '^(ssh|  )'
 echo "== queue"
-cargo test --release --quiet --test bench_queue -- --ignored --nocapture --test-threads 1 2>&1 |
+cargo bench --quiet --bench queue 2>&1 |
   grep -E '^queue'

@@ -1,8 +1,8 @@
 //! The SSH transport (src/remote) against the testbed's real sshd hosts: quoting, live
 //! output, secrets, bounded concurrency over one master, timeouts, reconnects and uploads.
 
-#[path = "support/testbed.rs"]
-mod testbed;
+use crate::support::eventually::eventually;
+use crate::support::testbed;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
@@ -32,12 +32,29 @@ fn remote_idle(max_inflight: usize, idle_close: Duration) -> Remote {
 }
 
 /// The SSH master processes of `remote` (each runs with `-M -S <its control dir>/…`).
-fn masters(remote: &Remote) -> usize {
+/// The pids of the SSH masters `remote` started (each runs with `-S` in its control folder).
+fn master_pids(remote: &Remote) -> Vec<i32> {
     let dir = remote.control_dir().display().to_string();
     processes_showing(&dir)
-        .iter()
-        .filter(|c| c.starts_with("ssh ") && c.contains(" -M "))
-        .count()
+        .into_iter()
+        .filter(|(_, c)| c.starts_with("ssh ") && c.contains(" -M "))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+fn masters(remote: &Remote) -> usize {
+    master_pids(remote).len()
+}
+
+/// Waits until none of `remote`'s masters runs any more.
+async fn no_masters_left(remote: &Remote, limit: Duration) {
+    eventually(limit, "the SSH masters to exit", || async {
+        match masters(remote) {
+            0 => Ok(()),
+            n => Err(format!("{n} master(s) running")),
+        }
+    })
+    .await
 }
 
 fn target(i: usize) -> Target {
@@ -95,13 +112,17 @@ fn texts(lines: &[(Instant, Line)], stream: Stream) -> Vec<String> {
 }
 
 /// The processes on this machine (the test hosts share it) whose command line holds `needle`.
-fn processes_showing(needle: &str) -> Vec<String> {
+/// The processes whose command line contains `needle`: (pid, command line).
+fn processes_showing(needle: &str) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
         if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
             if cmdline.contains(needle) {
-                found.push(cmdline);
+                found.push((pid, cmdline));
             }
         }
     }
@@ -222,7 +243,9 @@ async fn secrets_are_masked_and_never_on_a_command_line() {
         let (seen, stop, needle) = (seen.clone(), stop.clone(), needle.clone());
         tokio::spawn(async move {
             while !stop.is_cancelled() {
-                seen.lock().unwrap().extend(processes_showing(&needle));
+                seen.lock()
+                    .unwrap()
+                    .extend(processes_showing(&needle).into_iter().map(|(_, c)| c));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -283,14 +306,7 @@ async fn an_idle_connection_closes_and_the_next_job_opens_a_new_one() {
     let (first, _) = run(&remote, &target, Script::EchoArgs, &["one"], &[], opts()).await;
     assert_eq!(first.unwrap(), 0);
     assert_eq!(masters(&remote), 1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while masters(&remote) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the idle master is still running"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    no_masters_left(&remote, Duration::from_secs(10)).await;
     let (second, lines) = run(&remote, &target, Script::EchoArgs, &["two"], &[], opts()).await;
     assert_eq!(second.unwrap(), 0);
     assert_eq!(texts(&lines, Stream::Out), ["::arg 1 two"]);
@@ -317,21 +333,23 @@ async fn a_command_past_its_timeout_is_stopped_on_the_server() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(texts(&lines, Stream::Out).contains(&"line 1".to_owned()));
     // The script's process group is killed: no `stream_test` bash with our N lives on.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left: Vec<String> = processes_showing(&format!("-- {tag} 0.5"))
-            .into_iter()
-            .filter(|c| c.contains("bash"))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after the timeout: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        "the timed-out script to be killed",
+        || async {
+            let left: Vec<String> = processes_showing(&format!("-- {tag} 0.5"))
+                .into_iter()
+                .map(|(_, c)| c)
+                .filter(|c| c.contains("bash"))
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still running: {left:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,13 +366,13 @@ async fn a_dead_master_is_replaced_by_a_new_connection() {
     )
     .await;
     assert_eq!(first.unwrap(), 0);
-    let dir = remote.control_dir().display().to_string();
-    let killed = std::process::Command::new("pkill")
-        .args(["-f", &format!("ssh .*-S {dir}")])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "no master to kill");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pids = master_pids(&remote);
+    assert!(!pids.is_empty(), "no master to kill");
+    for pid in pids {
+        // SAFETY: kill(2) on a pid we just found to be our own ssh master.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    no_masters_left(&remote, Duration::from_secs(5)).await;
     let (second, lines) = run(
         &remote,
         &target,

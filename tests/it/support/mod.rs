@@ -408,4 +408,5 @@ fn init_test_log() {
             .try_init();
     }
 }
+pub mod eventually;
 pub mod testbed;

@@ -23,15 +23,10 @@ on_both_queues! {
         let server = register(&app, testbed::get().host(2)).await;
         let sub = unique("c");
         let (client, op) = create_client(&app, server, &sub, "1.0-master").await;
-        let started = Instant::now();
-        let log = loop {
+        let log = eventually(Duration::from_secs(30), "createlog to say completed", || async {
             let page = app.get(&format!("/clients/{client}/createlog")).await.expect(200).json();
-            if !page["completed"].is_null() {
-                break page;
-            }
-            assert!(started.elapsed() < Duration::from_secs(30), "creation never completed: {page}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+            if page["completed"].is_null() { Err(page.to_string()) } else { Ok(page) }
+        }).await;
         assert_eq!(log["completed"], "ok", "{log}");
         assert_eq!(log["operation_id"], op);
         let lines: Vec<&str> = log["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
@@ -97,11 +92,10 @@ on_both_queues! {
         let before = host.calls_matching("shutdown").len() + host.calls_matching("reboot").len();
         let id = start(&app, &format!("/servers/{server}/reboot_server")).await;
         assert_eq!(wait_op(&app, id, Duration::from_secs(30)).await["status"], "ok");
-        let started = Instant::now();
-        while host.calls_matching("shutdown").len() + host.calls_matching("reboot").len() == before {
-            assert!(started.elapsed() < Duration::from_secs(5), "no reboot reached the server");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(5), "the reboot to reach the server", || async {
+            let now = host.calls_matching("shutdown").len() + host.calls_matching("reboot").len();
+            if now > before { Ok(()) } else { Err(format!("{now} reboot call(s)")) }
+        }).await;
         let audit = app.get("/audit").await.json();
         assert!(audit["items"].as_array().unwrap().iter().any(|e| e["path"] == format!("/servers/{server}/reboot_server")), "GET actions are audited");
     }

@@ -1,9 +1,6 @@
 //! Operations engine tests: real workers, real SSH to the testbed hosts, on the embedded
 //! queue (SQLite) and on Redis (with PostgreSQL), the production pairing.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod engine;
 mod faults;
 mod fleet;
@@ -13,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use support::testbed::{self, Host};
-use support::{Backend, Options, TestApp, form};
+pub use crate::support::eventually::{eventually, within};
+use crate::support::testbed::{self, Host};
+use crate::support::{self, Backend, Options, TestApp, form};
 
 /// Generates one test per queue from one body.
 #[macro_export]
@@ -27,13 +25,13 @@ macro_rules! on_both_queues {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn embedded() {
                     let $slot = 0usize;
-                    let $app = $crate::ops_app($crate::support::Backend::Sqlite, false).await;
+                    let $app = $crate::ops::ops_app($crate::support::Backend::Sqlite, false).await;
                     $body
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn redis() {
                     let $slot = 1usize;
-                    let $app = $crate::ops_app($crate::support::Backend::Postgres, true).await;
+                    let $app = $crate::ops::ops_app($crate::support::Backend::Postgres, true).await;
                     $body
                 }
             }
@@ -92,47 +90,53 @@ pub async fn register(app: &TestApp, host: &Host) -> i64 {
     .await
 }
 
-/// Polls an operation until it ends; panics with its log after `limit`.
+/// Waits until an operation ends; fails with its log after `limit`.
 pub async fn wait_op(app: &TestApp, id: i64, limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
+    let ended = within(limit, || async {
         let op = app
             .get(&format!("/operations/{id}"))
             .await
             .expect(200)
             .json();
-        if ["ok", "error", "cancelled"].contains(&op["status"].as_str().unwrap()) {
-            return op;
+        match op["status"].as_str().unwrap() {
+            "ok" | "error" | "cancelled" => Ok(op),
+            _ => Err(op["status_text"].to_string()),
         }
-        assert!(
-            started.elapsed() < limit,
-            "operation {id} still {} after {limit:?}; log: {:?}",
-            op["status_text"],
+    })
+    .await;
+    match ended {
+        Ok(op) => op,
+        Err(status) => panic!(
+            "operation {id} still {status} after {limit:?}; log: {:?}",
             log_text(app, id).await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        ),
     }
 }
 
-/// Polls until the operation reaches `status` (e.g. running).
-pub async fn wait_status(app: &TestApp, id: i64, status: &str, limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let op = app
-            .get(&format!("/operations/{id}"))
-            .await
-            .expect(200)
-            .json();
-        if op["status"] == status {
-            return op;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "operation {id} is {} not {status} after {limit:?}",
-            op["status_text"]
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// Waits until the operation reaches `status` (e.g. running).
+#[track_caller]
+pub fn wait_status<'a>(
+    app: &'a TestApp,
+    id: i64,
+    status: &'a str,
+    limit: Duration,
+) -> impl std::future::Future<Output = Value> + 'a {
+    eventually(
+        limit,
+        format!("operation {id} to be {status}"),
+        move || async move {
+            let op = app
+                .get(&format!("/operations/{id}"))
+                .await
+                .expect(200)
+                .json();
+            if op["status"] == status {
+                Ok(op)
+            } else {
+                Err(op["status_text"].to_string())
+            }
+        },
+    )
 }
 
 /// The whole log as `stream: line` strings.

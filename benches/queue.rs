@@ -1,4 +1,4 @@
-//! Queue figures for scripts/bench-ssh.sh (ignored in the normal suite): enqueue-to-start
+//! Queue figures for scripts/bench-ssh.sh (`cargo bench --bench queue`): enqueue-to-start
 //! latency of an idle worker, and no-op operations per second through 4 workers, on the
 //! embedded queue (SQLite) and on Redis (with PostgreSQL).
 
@@ -126,9 +126,8 @@ async fn measure(name: &str, url: &str, redis: Option<&str>) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run by scripts/bench-ssh.sh"]
-async fn queue_latency_and_throughput() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let dir = std::env::temp_dir().join(format!("alfa-bench-db-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir).unwrap();
     measure(

@@ -107,11 +107,7 @@ on_both_queues! {
         let host = testbed::get().host(2);
         host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 3, "times": 1}));
         let id = start(&app, &format!("/clients/{client}/reboot")).await;
-        let started = Instant::now();
-        while host.calls_matching(&format!("alfa_{sub} restart")).is_empty() {
-            assert!(started.elapsed() < Duration::from_secs(15), "the first attempt never reached the server");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        reached(host, &format!("alfa_{sub} restart"), 1, Duration::from_secs(15)).await;
         first.kill().unwrap();
         first.wait().unwrap();
         let mut second = spawn_worker(&app);
@@ -137,18 +133,16 @@ on_both_queues! {
             if attempt > 1 {
                 worker = spawn_worker(&app);
             }
-            let started = Instant::now();
-            while host.calls_matching(&pattern).len() < attempt {
-                assert!(started.elapsed() < Duration::from_secs(20), "attempt {attempt} never reached the server");
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+            reached(host, &pattern, attempt, Duration::from_secs(20)).await;
             worker.kill().unwrap();
             worker.wait().unwrap();
         }
         let _last = spawn_worker(&app);
         let op = wait_op(&app, id, Duration::from_secs(30)).await;
-        // The hung stand-ins of the three attempts.
-        let _ = Command::new("pkill").args(["-f", &format!("alfa_{sub} ")]).status();
+        // The hung stand-ins of the three attempts, by the pids they recorded.
+        for call in host.calls_matching(&pattern) {
+            let _ = Command::new("kill").args(["-KILL", &call["pid"].to_string()]).status();
+        }
         assert_eq!(op["status"], "error", "{op}");
         assert!(op["error"].as_str().unwrap().contains("gave up after 3 attempts"), "{op}");
         assert_eq!(host.calls_matching(&pattern).len(), 3, "no fourth run");
@@ -164,11 +158,7 @@ on_both_queues! {
         host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 2}));
         let id = start(&app, &format!("/clients/{client}/reboot")).await;
         wait_status(&app, id, "running", Duration::from_secs(10)).await;
-        let started = Instant::now();
-        while host.calls_matching(&format!("alfa_{sub} restart")).is_empty() {
-            assert!(started.elapsed() < Duration::from_secs(10));
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        reached(host, &format!("alfa_{sub} restart"), 1, Duration::from_secs(10)).await;
         let pid = worker.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let status = tokio::task::spawn_blocking(move || worker.wait().unwrap()).await.unwrap();
@@ -177,4 +167,26 @@ on_both_queues! {
         let op = app.get(&format!("/operations/{id}")).await.json();
         assert_eq!(op["status"], "ok", "the running operation finished before the worker exited: {op}");
     }
+}
+
+/// Waits until `count` calls matching `pattern` reached the host's stand-ins.
+#[track_caller]
+fn reached<'a>(
+    host: &'a Host,
+    pattern: &'a str,
+    count: usize,
+    limit: Duration,
+) -> impl std::future::Future<Output = ()> + 'a {
+    eventually(
+        limit,
+        format!("{count} call(s) of {pattern:?} on {}", host.name),
+        move || async move {
+            let seen = host.calls_matching(pattern).len();
+            if seen >= count {
+                Ok(())
+            } else {
+                Err(format!("{seen} call(s)"))
+            }
+        },
+    )
 }

@@ -1,11 +1,11 @@
-//! SSH figures for scripts/bench-ssh.sh (ignored in the normal suite): the per-command cost of
+//! SSH figures for scripts/bench-ssh.sh (`cargo bench --bench ssh`): the per-command cost of
 //! our transport against the two usual ways, on the same test host in the same run, all
 //! running the same job script (`echo_args.sh`, sent on stdin to `bash -s`):
 //! - ours: the pooled native-mux master of src/remote;
 //! - an `ssh` process per command over a ControlMaster socket (how most tools do it);
 //! - a fresh `ssh` connection per command.
 
-#[path = "support/testbed.rs"]
+#[path = "../tests/it/support/testbed.rs"]
 mod testbed;
 
 use std::process::Stdio;
@@ -91,9 +91,8 @@ async fn time_ssh(args: &[String], script: &str, n: usize) -> (Vec<f64>, Vec<f64
     (bare, job)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run by scripts/bench-ssh.sh"]
-async fn ssh_per_command_overhead() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let bed = testbed::get();
     let host = bed.host(8);
     let work = std::env::temp_dir().join(format!("alfa-bench-ssh-{}", std::process::id()));

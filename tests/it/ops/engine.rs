@@ -49,17 +49,14 @@ on_both_queues! {
         host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 3}));
         let id = start(&app, &format!("/clients/{client}/reboot")).await;
         let started = Instant::now();
-        loop {
+        let wanted = format!("restarting alfa_{sub}");
+        let page = eventually(Duration::from_secs(3), "a live line of the running command", || async {
             let page = app.get(&format!("/operations/{id}/log")).await.json();
-            let seen = page["lines"].as_array().unwrap().iter().any(|l| l["line"].as_str().unwrap().contains(&format!("restarting alfa_{sub}")));
-            if seen {
-                assert_eq!(page["status"], "running", "the line arrived before the command ended");
-                assert!(started.elapsed() < Duration::from_secs(3));
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(3), "no live line: {page}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            let seen = page["lines"].as_array().unwrap().iter().any(|l| l["line"].as_str().unwrap().contains(&wanted));
+            if seen { Ok(page) } else { Err(page.to_string()) }
+        }).await;
+        assert_eq!(page["status"], "running", "the line arrived before the command ended");
+        assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(wait_op(&app, id, Duration::from_secs(30)).await["status"], "ok");
         let seqs: Vec<i64> = app.get(&format!("/operations/{id}/log")).await.json()["lines"].as_array().unwrap().iter().map(|l| l["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "contiguous from 1");
@@ -72,16 +69,12 @@ on_both_queues! {
         let first = start(&app, &format!("/clients/{client}/reboot")).await;
         let second = start(&app, &format!("/clients/{client}/reboot")).await;
         wait_status(&app, first, "running", Duration::from_secs(10)).await;
-        let started = Instant::now();
-        loop {
+        let waiting = format!("queued: waiting for operation {first}");
+        eventually(Duration::from_secs(5), "the second operation to wait for the first", || async {
             let op = app.get(&format!("/operations/{second}")).await.json();
-            if op["status_text"] == format!("queued: waiting for operation {first}") {
-                break;
-            }
             assert_ne!(op["status"], "running", "the second ran while the first held the client");
-            assert!(started.elapsed() < Duration::from_secs(5), "no waiting status: {op}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            if op["status_text"] == waiting.as_str() { Ok(()) } else { Err(op.to_string()) }
+        }).await;
         assert_eq!(wait_op(&app, first, Duration::from_secs(30)).await["status"], "ok");
         assert_eq!(wait_op(&app, second, Duration::from_secs(30)).await["status"], "ok");
         let restarts: Vec<f64> = host.calls_matching(&format!("alfa_{sub} restart")).iter().map(|c| c["ts"].as_f64().unwrap()).collect();
@@ -95,24 +88,20 @@ on_both_queues! {
         host.add_faults("hang", json!({"match": format!("alfa_{sub} restart")}));
         let id = start(&app, &format!("/clients/{client}/reboot")).await;
         wait_status(&app, id, "running", Duration::from_secs(10)).await;
-        let started = Instant::now();
-        let pid = loop {
-            if let Some(call) = host.calls_matching(&format!("alfa_{sub} restart")).first() {
-                break call["pid"].as_i64().unwrap();
+        let pid = eventually(Duration::from_secs(10), "the remote command to start", || async {
+            match host.calls_matching(&format!("alfa_{sub} restart")).first() {
+                Some(call) => Ok(call["pid"].as_i64().unwrap()),
+                None => Err("no call recorded".to_owned()),
             }
-            assert!(started.elapsed() < Duration::from_secs(10), "the command never started");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        };
+        }).await;
         assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
         let reply = app.post(&format!("/operations/{id}/cancel"), support::Body::None).await.expect(202).json();
         assert_eq!(reply["status"], "cancelling");
         let op = wait_op(&app, id, Duration::from_secs(10)).await;
         assert_eq!(op["status"], "cancelled");
-        let started = Instant::now();
-        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(started.elapsed() < Duration::from_secs(5), "the remote command {pid} still runs");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(5), format!("the remote command {pid} to end"), || async {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() { Err("still running".to_owned()) } else { Ok(()) }
+        }).await;
         app.post(&format!("/operations/{id}/cancel"), support::Body::None).await.expect(409);
     }
 
@@ -124,10 +113,13 @@ on_both_queues! {
         let second = start(&app, &format!("/clients/{client}/reboot")).await;
         let reply = app.post(&format!("/operations/{second}/cancel"), support::Body::None).await.expect(202).json();
         assert_eq!(reply["status"], "cancelled");
+        // A third, queued after the cancelled one on the same client, runs only once the
+        // queue has moved past the second: then the second had every chance to start.
+        let third = start(&app, &format!("/clients/{client}/reboot")).await;
         assert_eq!(wait_op(&app, first, Duration::from_secs(30)).await["status"], "ok");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(wait_op(&app, third, Duration::from_secs(30)).await["status"], "ok");
         assert_eq!(app.get(&format!("/operations/{second}")).await.json()["status"], "cancelled");
-        assert_eq!(host.calls_matching(&format!("alfa_{sub} restart")).len(), 1);
+        assert_eq!(host.calls_matching(&format!("alfa_{sub} restart")).len(), 2, "first and third only");
     }
 
     async fn an_idempotency_key_returns_the_first_requests_operation(app, _slot) {
