@@ -13,4 +13,5 @@ pub mod remote;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -32,7 +32,7 @@ impl FromRef<AppState> for Db {
 /// holds (see `store::clients::data_version`). Bounded: when full, it starts over.
 pub struct PageCache {
     max_bytes: usize,
-    pages: std::sync::Mutex<PageMap>,
+    pages: crate::sync::Mutex<PageMap>,
 }
 
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl PageCache {
     pub fn new(max_mb: usize) -> Self {
         Self {
             max_bytes: max_mb.saturating_mul(1 << 20),
-            pages: std::sync::Mutex::default(),
+            pages: crate::sync::Mutex::default(),
         }
     }
 
@@ -57,7 +57,7 @@ impl PageCache {
     }
 
     pub fn get(&self, key: &str, version: i64) -> Option<axum::body::Bytes> {
-        let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.pages.lock();
         (map.version == version)
             .then(|| map.pages.get(key).cloned())
             .flatten()
@@ -67,7 +67,7 @@ impl PageCache {
         if body.len() > self.max_bytes {
             return;
         }
-        let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.pages.lock();
         if version < map.version {
             return;
         }

@@ -4,9 +4,9 @@
 //! hash of (Authorization header, stored password hash). Changing the password changes the
 //! stored hash, so every remembered credential stops matching at once, in every process.
 
+use crate::sync::Mutex;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -62,14 +62,11 @@ impl CredentialCache {
     }
 
     fn contains(&self, fingerprint: &[u8; 32]) -> bool {
-        self.verified
-            .lock()
-            .expect("not poisoned")
-            .contains(fingerprint)
+        self.verified.lock().contains(fingerprint)
     }
 
     fn insert(&self, fingerprint: [u8; 32]) {
-        let mut verified = self.verified.lock().expect("not poisoned");
+        let mut verified = self.verified.lock();
         if verified.len() >= CACHE_CAPACITY {
             verified.clear();
         }

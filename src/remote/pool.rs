@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::sync::Semaphore;
 
 use super::{RemoteError, RemoteSettings, Target};
+use crate::sync::Mutex;
 
 /// A connection used this recently is not checked before its next command.
 const TRUST_RECENT: Duration = Duration::from_secs(1);
@@ -41,11 +42,9 @@ impl Pool {
 
     /// The pooled connection of `target`; closes connections idle longer than `idle_close`.
     pub fn conn(&self, target: &Target) -> Arc<Conn> {
-        let mut conns = self.conns.lock().expect("not poisoned");
+        let mut conns = self.conns.lock();
         let idle = self.settings.idle_close;
-        conns.retain(|_, c| {
-            Arc::strong_count(c) > 1 || c.last_used.lock().expect("not poisoned").elapsed() < idle
-        });
+        conns.retain(|_, c| Arc::strong_count(c) > 1 || c.last_used.lock().elapsed() < idle);
         conns
             .entry(target.clone())
             .or_insert_with(|| {
@@ -66,7 +65,7 @@ impl Pool {
     }
 
     pub fn forget(&self, target: &Target) {
-        self.conns.lock().expect("not poisoned").remove(target);
+        self.conns.lock().remove(target);
     }
 
     /// A live session for `conn`, connecting when there is none or the last one died.
@@ -80,7 +79,7 @@ impl Pool {
         conn: &Conn,
     ) -> Result<(Arc<Session>, Option<String>), RemoteError> {
         let recent = {
-            let mut last = conn.last_used.lock().expect("not poisoned");
+            let mut last = conn.last_used.lock();
             let recent = last.elapsed() < TRUST_RECENT;
             *last = Instant::now();
             recent
@@ -169,7 +168,7 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // Masters exit when their sessions drop (through their sockets, so before the
         // folder goes); one that a running command still holds removes its own temp folder.
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.conns.lock().clear();
         let _ = std::fs::remove_dir_all(&self.settings.control_dir);
     }
 }
