@@ -7,22 +7,28 @@ use std::time::{Duration, Instant};
 
 use alfa_cloud::config::Settings;
 use alfa_cloud::crypto::Cipher;
-use alfa_cloud::ops::Engine;
-use alfa_cloud::ops::kinds::Kind;
+use alfa_cloud::ops::{Engine, Kind, On, OpContext, kinds};
 use alfa_cloud::store::Db;
-use alfa_cloud::store::operations::{self, NewOperation};
+use alfa_cloud::store::operations::{self, LockScope};
 
-fn noop() -> NewOperation {
-    NewOperation {
-        kind: Kind::Noop.name(),
-        server_id: None,
-        client_id: None,
-        parent_id: None,
-        lock_scope: Kind::Noop.lock_scope(),
-        requested_by: "bench".into(),
-        params: serde_json::json!({}),
-        max_attempts: 3,
+/// Does nothing: measures the engine itself.
+struct Noop;
+
+#[async_trait::async_trait]
+impl Kind for Noop {
+    const NAME: &'static str = "noop";
+    const LOCK: LockScope = LockScope::None;
+
+    async fn run(&self, _ctx: &mut OpContext) -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
     }
+}
+
+async fn submit(engine: &Engine) -> i64 {
+    engine
+        .submit::<Noop>(On::default(), serde_json::json!({}), "bench")
+        .await
+        .unwrap()
 }
 
 async fn engine(url: &str, redis: Option<&str>, dir: &std::path::Path) -> Engine {
@@ -43,7 +49,9 @@ async fn engine(url: &str, redis: Option<&str>, dir: &std::path::Path) -> Engine
     let db = Db::connect(url, None).await.unwrap();
     db.migrate().await.unwrap();
     let cipher = Cipher::from_key(&[1; 32]);
-    Engine::new(db, cipher, Arc::new(settings)).await.unwrap()
+    Engine::new(db, cipher, Arc::new(settings), kinds::registry().with(Noop))
+        .await
+        .unwrap()
 }
 
 async fn wait_done(engine: &Engine, ids: &[i64]) {
@@ -83,7 +91,7 @@ async fn measure(name: &str, url: &str, redis: Option<&str>) {
     let mut latencies = Vec::new();
     for _ in 0..200 {
         let asked = chrono::Utc::now();
-        let id = engine.submit(&noop()).await.unwrap();
+        let id = submit(&engine).await;
         wait_done(&engine, &[id]).await;
         let op = operations::get(&engine.db, id).await.unwrap().unwrap();
         latencies
@@ -102,7 +110,7 @@ async fn measure(name: &str, url: &str, redis: Option<&str>) {
             tokio::spawn(async move {
                 let mut ids = Vec::with_capacity(n / 8);
                 for _ in 0..n / 8 {
-                    ids.push(engine.submit(&noop()).await.unwrap());
+                    ids.push(submit(&engine).await);
                 }
                 ids
             })

@@ -12,6 +12,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use alfa_cloud::remote::{Job, Redactor, Remote, RemoteSettings, RunOpts, Script, Target};
+
+/// The job script every way runs (`::arg 1 VALUE`).
+const ECHO_ARGS: Script = Script::new(
+    "echo_args.sh",
+    include_str!("../tests/it/jobs/echo_args.sh"),
+);
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -97,7 +103,7 @@ async fn main() {
     let host = bed.host(8);
     let work = std::env::temp_dir().join(format!("alfa-bench-ssh-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let script = Script::EchoArgs.text();
+    let script = ECHO_ARGS.text();
     let common: Vec<String> = [
         "-p",
         &bed.ssh_port.to_string(),
@@ -157,7 +163,7 @@ async fn main() {
 
         let args = vec![format!("n{i}")];
         let job = Job {
-            script: Script::EchoArgs,
+            script: ECHO_ARGS,
             args: &args,
             env: &[],
         };

@@ -16,7 +16,7 @@ if ! command -v shellcheck >/dev/null; then
     { echo "lint-jobs: apt-get install shellcheck failed" >&2; exit 1; }
 fi
 
-files=(jobs/*.sh scripts/testbed scripts/lint-jobs.sh)
+files=(jobs/*.sh tests/it/jobs/*.sh scripts/testbed scripts/lint-jobs.sh scripts/bench-*.sh scripts/test.sh)
 # shell files of the testbed: *.sh, or anything whose first line names bash/sh
 while IFS= read -r -d '' f; do
   if [[ $f == *.sh ]] || head -n1 "$f" | grep -qE '^#!.*\b(ba)?sh\b'; then files+=("$f"); fi

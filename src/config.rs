@@ -36,6 +36,7 @@ const KNOWN: &[&str] = &[
     "ALFA_SSH_CONNECT_TIMEOUT",
     "ALFA_SSH_IDLE_CLOSE",
     "ALFA_IMAGE_REPO",
+    "ALFA_TEMPLATES_DIR",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +84,9 @@ pub struct Settings {
     pub ssh_idle_close: Duration,
     /// The LIMS images: `{image_repo}:{version}`.
     pub image_repo: String,
+    /// A folder of templates that replace the built-in ones of the same name (the operator's
+    /// edits); `None`: the built-in templates only.
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// Where the values come from: the environment, then a TOML file.
@@ -202,6 +206,10 @@ impl Settings {
             image_repo: src
                 .get("ALFA_IMAGE_REPO")
                 .unwrap_or_else(|| "alfa-lims".into()),
+            templates_dir: src
+                .get("ALFA_TEMPLATES_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ops;
 pub mod queue;
 pub mod remote;
+pub mod render;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::crypto::Cipher;
-use crate::ops::Engine;
+use crate::ops::{Engine, Registry, kinds};
 use crate::state::{AppState, PageCache};
 use crate::store::Db;
 use crate::{accounts, api};
@@ -31,7 +31,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 impl Application {
+    /// The product: every kind of operation of [`kinds::registry`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, kinds::registry()).await
+    }
+
+    /// An application running the kinds of `kinds` (tests add kinds of their own).
+    pub async fn build_with(settings: Settings, kinds: Registry) -> anyhow::Result<Self> {
         let db = open_database(&settings).await?;
         let cipher = Cipher::load_or_create(settings.secret_key.as_ref(), &settings.data_dir)?;
         let generated_admin_password = accounts::ensure_admin(&db, &settings).await?;
@@ -39,7 +45,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {} (ALFA_LISTEN)", settings.listen))?;
         let settings = Arc::new(settings);
-        let engine = Engine::new(db.clone(), cipher.clone(), settings.clone()).await?;
+        let engine = Engine::new(db.clone(), cipher.clone(), settings.clone(), kinds).await?;
         let pages = Arc::new(PageCache::new(settings.page_cache_mb));
         let state = AppState {
             db,
@@ -124,7 +130,7 @@ pub async fn run_worker(
 ) -> anyhow::Result<()> {
     let db = open_database(&settings).await?;
     let cipher = Cipher::load_or_create(settings.secret_key.as_ref(), &settings.data_dir)?;
-    let engine = Engine::new(db.clone(), cipher, Arc::new(settings)).await?;
+    let engine = Engine::new(db.clone(), cipher, Arc::new(settings), kinds::registry()).await?;
     announce_key(&engine);
     let result = engine.run_worker(shutdown).await;
     db.close().await;

@@ -13,10 +13,9 @@ use super::client_input::{ClientInput, ExpireDateInput, validate};
 use super::input::{Id, Input, Params, check_text, pagination, parse_int, present, required};
 use crate::domain::{ClientState, parse_datetime};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::ops::kinds::Kind;
+use crate::ops::{On, kinds, new_operation};
 use crate::state::AppState;
 use crate::store::clients::{self, BillingType, ClientQuery, ClientRow, SortKey, WriteError};
-use crate::store::operations::NewOperation;
 use crate::store::servers;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -256,16 +255,11 @@ async fn create_client(
     let server = servers::get(&state.db, spec.server_id)
         .await?
         .ok_or_else(|| ApiError::field("server_id", "no such server"))?;
-    let creation = NewOperation {
-        kind: Kind::ClientCreate.name(),
-        server_id: Some(server.id),
-        client_id: None,
-        parent_id: None,
-        lock_scope: Kind::ClientCreate.lock_scope(),
-        requested_by: user.0.clone(),
-        params: serde_json::json!({ "subdomain": spec.subdomain.as_str(), "version_tag": spec.version_tag.as_str() }),
-        max_attempts: 3,
-    };
+    let creation = new_operation::<kinds::ClientCreate>(
+        On::server(server.id),
+        serde_json::json!({ "subdomain": spec.subdomain.as_str(), "version_tag": spec.version_tag.as_str() }),
+        &user.0,
+    );
     // Client and creation operation commit together; the push comes after, and a queue that
     // is down only delays the operation (the sweeper pushes it later).
     let (id, operation_id) = clients::insert(&state.db, &spec, &server.domain, &creation)

@@ -13,9 +13,8 @@ use super::operations::submit;
 use crate::domain::{BaseDir, Host, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::ops::CheckReport;
-use crate::ops::kinds::Kind;
+use crate::ops::{On, kinds};
 use crate::state::AppState;
-use crate::store::operations::NewOperation;
 use crate::store::{clients, servers};
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -80,24 +79,6 @@ async fn server(state: &AppState, id: i64) -> ApiResult<servers::ServerRow> {
         .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
 }
 
-fn operation(
-    kind: Kind,
-    server_id: i64,
-    client_id: Option<i64>,
-    params: serde_json::Value,
-) -> NewOperation {
-    NewOperation {
-        kind: kind.name(),
-        server_id: Some(server_id),
-        client_id,
-        parent_id: None,
-        lock_scope: kind.lock_scope(),
-        requested_by: String::new(),
-        params,
-        max_attempts: 3,
-    }
-}
-
 /// List the LIMS image versions on a server (an operation; its result holds the images).
 #[utoipa::path(get, path = "/servers/{id}/images", tag = "fleet", params(("id" = i64, Path)),
     responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
@@ -107,7 +88,7 @@ pub async fn images(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     server(&state, id).await?;
-    submit(&state, &user, operation(Kind::Images, id, None, json!({}))).await
+    submit::<kinds::Images>(&state, &user, On::server(id), json!({})).await
 }
 
 /// Reboot a server (an operation that excludes every other operation on it).
@@ -119,12 +100,7 @@ pub async fn reboot_server(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     server(&state, id).await?;
-    submit(
-        &state,
-        &user,
-        operation(Kind::RebootServer, id, None, json!({})),
-    )
-    .await
+    submit::<kinds::RebootServer>(&state, &user, On::server(id), json!({})).await
 }
 
 /// Restart a client's container (an operation).
@@ -138,12 +114,7 @@ pub async fn reboot_client(
     let client = clients::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
-    submit(
-        &state,
-        &user,
-        operation(Kind::ClientReboot, client.server_id, Some(id), json!({})),
-    )
-    .await
+    submit::<kinds::ClientReboot>(&state, &user, On::client(client.server_id, id), json!({})).await
 }
 
 /// Forget a server's recorded SSH host key (after a reinstall): the next connection records
@@ -152,12 +123,7 @@ pub async fn reboot_client(
     responses((status = 200), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn forget_host_key(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
     let row = server(&state, id).await?;
-    servers::forget_host_key(&state.db, id).await?;
-    state
-        .engine
-        .remote
-        .forget(&crate::ops::kinds::target(&row))
-        .await;
+    state.engine.forget_host_key(&row).await?;
     tracing::warn!(
         server.id = id,
         "host key forgotten: the next connection trusts whatever key the server shows"

@@ -16,9 +16,9 @@ use super::audit::AuditTarget;
 use super::auth::AdminUser;
 use super::input::{Id, Params, pagination, parse_int};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::ops::LogWriter;
+use crate::ops::{Cancel, Kind, On};
 use crate::state::AppState;
-use crate::store::operations::{self, NewOperation, OperationQuery, OperationRow, Outcome};
+use crate::store::operations::{self, OperationQuery, OperationRow};
 use crate::store::oplog::{self, LogLine};
 
 /// Most lines one `/log` answer carries; the cursor fetches the rest.
@@ -100,14 +100,14 @@ pub struct Queued {
     pub status: String,
 }
 
-/// Submits an operation on behalf of the caller and answers 202 with its id.
-pub async fn submit(
+/// Submits an operation of kind `K` on behalf of the caller and answers 202 with its id.
+pub async fn submit<K: Kind>(
     state: &AppState,
     user: &AdminUser,
-    mut op: NewOperation,
+    on: On,
+    params: Value,
 ) -> ApiResult<Response> {
-    op.requested_by.clone_from(&user.0);
-    let id = state.engine.submit(&op).await?;
+    let id = state.engine.submit::<K>(on, params, &user.0).await?;
     Ok(accepted(id))
 }
 
@@ -366,27 +366,15 @@ pub struct CancelAnswer {
 #[utoipa::path(post, path = "/operations/{id}/cancel", tag = "operations", params(("id" = i64, Path)),
     responses((status = 202, body = CancelAnswer), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn cancel(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
-    let row = load(&state, id).await?;
-    let status = if operations::finish_unclaimed(
-        &state.db,
-        id,
-        "queued",
-        Outcome::Cancelled,
-        "cancelled before it started",
-    )
-    .await?
-    {
-        let writer = LogWriter::open(state.db.clone(), id).await?;
-        writer.log().info("cancelled before it started");
-        writer.close().await?;
-        "cancelled"
-    } else if operations::request_cancel(&state.db, id).await? {
-        "cancelling"
-    } else {
-        return Err(ApiError::Conflict(format!(
-            "operation {id} already ended ({})",
-            row.status
-        )));
+    load(&state, id).await?;
+    let status = match state.engine.cancel(id).await? {
+        Cancel::Cancelled => "cancelled",
+        Cancel::Cancelling => "cancelling",
+        Cancel::AlreadyEnded(status) => {
+            return Err(ApiError::Conflict(format!(
+                "operation {id} already ended ({status})"
+            )));
+        }
     };
     tracing::info!(op.id = id, status, "cancel requested");
     let mut response = (

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use crate::remote::{Job, Line, Redactor, RunOpts, Script, Stream as RemoteStream, Target};
+use crate::remote::{Job, Line, Redactor, RunOpts, Stream as RemoteStream, Target, scripts};
 use crate::store::servers;
 
 /// The whole check must answer within this.
@@ -53,7 +53,7 @@ impl Engine {
         };
         let args = [base_dir.to_owned()];
         let job = Job {
-            script: Script::CheckHost,
+            script: scripts::CHECK_HOST,
             args: &args,
             env: &[],
         };

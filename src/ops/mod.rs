@@ -3,9 +3,13 @@
 //! with a result. The queue only wakes workers; the database is the truth.
 
 mod check_host;
+mod context;
+mod finish;
+mod kind;
 pub mod kinds;
 mod log;
 mod runner;
+pub mod sql;
 mod sweeper;
 
 use std::sync::Arc;
@@ -13,14 +17,18 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use check_host::{Check, CheckReport};
+pub use context::{OpContext, ScriptCall, describe, target};
+pub use finish::{Cancel, Ending};
+pub use kind::{Kind, On, Registry, new_operation};
 pub use log::{LogWriter, OpLog};
 
 use crate::config::Settings;
 use crate::crypto::Cipher;
 use crate::queue::{JobMessage, Queue};
 use crate::remote::{Remote, RemoteSettings};
-use crate::store::Db;
+use crate::render::Renderer;
 use crate::store::operations::{self, NewOperation};
+use crate::store::{Db, servers};
 
 /// Shared by the API (to submit) and the workers (to run).
 #[derive(Clone)]
@@ -32,6 +40,10 @@ pub struct Inner {
     pub remote: Remote,
     pub cipher: Cipher,
     pub settings: Arc<Settings>,
+    /// The templates, loaded once at start-up.
+    pub renderer: Arc<Renderer>,
+    /// The kinds of operation this process runs.
+    pub kinds: Registry,
     /// Names this process's claims: `host-pid-random`.
     pub worker_id: String,
     /// The public half of the key workers log in with, for servers' `authorized_keys`.
@@ -46,7 +58,17 @@ impl std::ops::Deref for Engine {
 }
 
 impl Engine {
-    pub async fn new(db: Db, cipher: Cipher, settings: Arc<Settings>) -> anyhow::Result<Self> {
+    /// An engine running the kinds of `kinds` (production: [`kinds::registry`]).
+    pub async fn new(
+        db: Db,
+        cipher: Cipher,
+        settings: Arc<Settings>,
+        kinds: Registry,
+    ) -> anyhow::Result<Self> {
+        let renderer = Arc::new(
+            Renderer::load(settings.templates_dir.as_deref())
+                .context("cannot load the templates (ALFA_TEMPLATES_DIR)")?,
+        );
         let redis = settings
             .redis_url
             .as_ref()
@@ -79,17 +101,39 @@ impl Engine {
             remote,
             cipher,
             settings,
+            renderer,
+            kinds,
             worker_id,
             ssh_public_key,
         })))
     }
 
-    /// Commits an operation, then queues it. A queue that is down leaves it `queued` in the
-    /// database, and the sweeper pushes it when the queue is back: nothing is lost.
-    pub async fn submit(&self, op: &NewOperation) -> anyhow::Result<i64> {
+    /// Submits an operation of kind `K` on `on`: commits it, then queues it. A queue that is
+    /// down leaves it `queued` in the database, and the sweeper pushes it when the queue is
+    /// back: nothing is lost. `params` must hold no secret.
+    pub async fn submit<K: Kind>(
+        &self,
+        on: On,
+        params: serde_json::Value,
+        requested_by: &str,
+    ) -> anyhow::Result<i64> {
+        self.submit_row(&new_operation::<K>(on, params, requested_by))
+            .await
+    }
+
+    /// [`Engine::submit`] of a row already built with [`new_operation`].
+    pub async fn submit_row(&self, op: &NewOperation) -> anyhow::Result<i64> {
         let id = operations::insert(&self.db, op).await?;
         self.push(&[id]).await;
         Ok(id)
+    }
+
+    /// Forgets server `id`'s recorded SSH host key and drops its connection: the next
+    /// connection trusts whatever key the server shows (after a reinstall).
+    pub async fn forget_host_key(&self, server: &servers::ServerRow) -> anyhow::Result<()> {
+        servers::forget_host_key(&self.db, server.id).await?;
+        self.remote.forget(&target(server)).await;
+        Ok(())
     }
 
     /// Hands operations to the queue, recording which ones made it.

@@ -1,14 +1,15 @@
-//! Running one operation: claim it, keep the claim alive, do the work, finish, wake whoever
-//! waited for it.
+//! Running one operation: claim it, keep the claim alive, run its kind, and end it through
+//! the one finish path.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::kinds::{self, OpContext};
+use super::context::OpContext;
+use super::finish::{Ending, Held};
 use super::{Engine, LogWriter};
-use crate::store::operations::{self, Outcome, Renewal};
+use crate::store::operations::{self, Renewal};
 
 /// How often a running operation renews its lease and looks for a cancel request.
 const RENEW_EVERY: Duration = Duration::from_millis(500);
@@ -26,7 +27,7 @@ impl Engine {
         }
     }
 
-    fn lease_until(&self) -> chrono::DateTime<Utc> {
+    pub(super) fn lease_until(&self) -> chrono::DateTime<Utc> {
         Utc::now()
             + chrono::Duration::from_std(self.settings.operation_lease)
                 .unwrap_or(chrono::Duration::seconds(30))
@@ -48,15 +49,29 @@ impl Engine {
             .ok_or_else(|| anyhow::anyhow!("operation {id} vanished after it was claimed"))?;
         let writer = LogWriter::open(db.clone(), id).await?;
         let log = writer.log().clone();
+        let held = |op| Held {
+            op,
+            attempt: claim.attempt,
+            writer,
+        };
         tracing::info!(op.id = id, op.kind = %op.kind, attempt = claim.attempt, "operation started");
 
         if claim.attempt > claim.max_attempts {
-            let why = format!("gave up after {} attempts", claim.max_attempts);
-            log.info(&why);
-            writer.close().await?;
-            operations::finish(db, id, &self.worker_id, Outcome::Error, None, Some(&why)).await?;
-            return self.after_finish(&op).await;
+            let why = format!(
+                "gave up after {} attempts: the workers running it were lost",
+                claim.max_attempts
+            );
+            self.finish(held(op), Ending::error(why)).await?;
+            return Ok(());
         }
+        let Some(kind) = self.kinds.get(&op.kind) else {
+            let why = format!(
+                "unknown operation kind {:?}: is this worker older than the API?",
+                op.kind
+            );
+            self.finish(held(op), Ending::error(why)).await?;
+            return Ok(());
+        };
         if claim.attempt > 1 {
             log.info(format!("attempt {} after a lost worker", claim.attempt));
         } else {
@@ -66,60 +81,34 @@ impl Engine {
         let cancel = CancellationToken::new();
         let lost = CancellationToken::new();
         let keeper = tokio::spawn(keep_lease(self.clone(), id, cancel.clone(), lost.clone()));
-        let mut ctx = OpContext::new(self.clone(), op.clone(), log.clone(), cancel.clone());
-        let outcome = kinds::execute(&mut ctx).await;
+        let outcome = match OpContext::load(
+            self.clone(),
+            op.clone(),
+            claim.attempt,
+            log.clone(),
+            cancel.clone(),
+            kind.command_timeout(),
+        )
+        .await
+        {
+            Ok(mut ctx) => kind.run(&mut ctx).await,
+            Err(err) => Err(err),
+        };
         keeper.abort();
 
         if lost.is_cancelled() {
             // Another worker owns it now; whatever we found is not ours to record.
             log.info("this worker lost its claim on the operation; another attempt takes over");
+            let Held { writer, .. } = held(op);
             writer.close().await?;
             return Ok(());
         }
-        let (status, result, error) = match outcome {
-            Ok(result) => {
-                log.info("completed: ok");
-                (Outcome::Ok, Some(result), None)
-            }
-            Err(_) if cancel.is_cancelled() => {
-                log.info("cancelled");
-                (
-                    Outcome::Cancelled,
-                    None,
-                    Some("cancelled on request".to_owned()),
-                )
-            }
-            Err(err) => {
-                let message = format!("{err:#}");
-                log.info(format!("completed: error: {message}"));
-                (Outcome::Error, None, Some(message))
-            }
+        let ending = match outcome {
+            Ok(result) => Ending::ok(result),
+            Err(_) if cancel.is_cancelled() => Ending::cancelled("cancelled on request"),
+            Err(err) => Ending::error(format!("{err:#}")),
         };
-        // Every line is stored before the status says the operation ended, so a poller that
-        // sees `completed` already has the whole log.
-        writer.close().await?;
-        operations::finish(
-            db,
-            id,
-            &self.worker_id,
-            status,
-            result.as_ref(),
-            error.as_deref(),
-        )
-        .await?;
-        tracing::info!(op.id = id, status = status.as_str(), "operation finished");
-        kinds::after_finish(self, &op, status).await?;
-        self.after_finish(&op).await
-    }
-
-    /// Wakes the operations that may have waited for this one.
-    async fn after_finish(&self, op: &operations::OperationRow) -> anyhow::Result<()> {
-        if let Some(server_id) = op.server_id {
-            let waiting = operations::waiting_on_server(&self.db, server_id).await?;
-            if !waiting.is_empty() {
-                self.push(&waiting).await;
-            }
-        }
+        self.finish(held(op), ending).await?;
         Ok(())
     }
 }

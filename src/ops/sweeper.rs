@@ -13,7 +13,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::Engine;
-use crate::store::operations::{self, Outcome};
+use crate::store::operations::{self, TakeOver};
 
 const EVERY: Duration = Duration::from_secs(2);
 /// A queued operation pushed longer ago than this and still not started is pushed again.
@@ -38,12 +38,9 @@ async fn sweep(engine: &Engine) -> anyhow::Result<()> {
     for (id, attempt, max_attempts) in operations::lost(&engine.db, 100).await? {
         if attempt >= max_attempts {
             let why = format!("gave up after {attempt} attempts: the worker running it was lost");
-            if operations::finish_unclaimed(&engine.db, id, "running", Outcome::Error, &why).await?
-            {
+            let ending = super::finish::Ending::error(why.clone());
+            if engine.finish_unheld(id, TakeOver::Expired, ending).await? {
                 tracing::warn!(op.id = id, "{why}");
-                let writer = super::LogWriter::open(engine.db.clone(), id).await?;
-                writer.log().info(why);
-                writer.close().await?;
             }
         } else {
             tracing::warn!(

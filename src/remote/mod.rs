@@ -6,10 +6,11 @@
 //! travel on stdin (`bash -s -- ARGS`), and secrets travel on stdin too, never on a command
 //! line where `ps` would show them.
 
+mod forward;
 mod pool;
 mod redact;
 mod run;
-mod scripts;
+pub mod scripts;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+pub use forward::Forward;
 pub use redact::Redactor;
 pub use run::Output;
 pub use scripts::Script;
@@ -194,6 +196,12 @@ impl Remote {
         timeout: Duration,
     ) -> Result<Output, RemoteError> {
         run::exec(&self.0, target, argv, timeout).await
+    }
+
+    /// Forwards a private local Unix socket to `127.0.0.1:{port}` on `target`, over its
+    /// pooled connection.
+    pub async fn forward(&self, target: &Target, port: u16) -> Result<Forward, RemoteError> {
+        forward::open(&self.0, target, port).await
     }
 
     /// The folder of this process's control sockets (each master runs with `-S` inside it).

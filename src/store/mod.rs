@@ -11,6 +11,7 @@ pub mod clients;
 pub mod operations;
 pub mod oplog;
 pub mod servers;
+pub mod steps;
 
 use std::str::FromStr;
 use std::time::Duration;

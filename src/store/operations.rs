@@ -264,28 +264,41 @@ pub async fn finish(
     })
 }
 
-/// Ends an operation that is not running (cancelled while queued, given up by the sweeper).
-pub async fn finish_unclaimed(
+/// Whose operation [`take_over`] may take without running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeOver {
+    /// A queued operation (to cancel it before it starts).
+    Queued,
+    /// A running operation whose worker's lease ran out (to give it up).
+    Expired,
+}
+
+/// Makes `worker` the holder of `id` without starting a new attempt, so that it can end it
+/// through the one finish path. Returns the operation's attempt, or None when it was not in
+/// the state `from` names (another worker got there first).
+pub async fn take_over(
     db: &Db,
     id: i64,
-    from: &str,
-    outcome: Outcome,
-    error: &str,
-) -> sqlx::Result<bool> {
+    from: TakeOver,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
     let now = Utc::now();
+    let condition = match from {
+        TakeOver::Queued => "status = 'queued'",
+        TakeOver::Expired => "status = 'running' AND lease_until < $4",
+    };
     with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE operations SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
-               lease_until = NULL WHERE id = $1 AND status = $2",
-        )
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "UPDATE operations SET status = 'running', worker_id = $2, lease_until = $3, \
+               updated_at = $4 WHERE id = $1 AND {condition} RETURNING attempt"
+        )))
         .bind(id)
-        .bind(from)
-        .bind(outcome.as_str())
-        .bind(error)
+        .bind(worker)
+        .bind(lease_until)
         .bind(now)
-        .execute(pool)
+        .fetch_optional(pool)
         .await
-        .map(|r| r.rows_affected() > 0)
     })
 }
 

@@ -2,6 +2,7 @@
 //! output, secrets, bounded concurrency over one master, timeouts, reconnects and uploads.
 
 use crate::support::eventually::eventually;
+use crate::support::jobs::{ECHO_ARGS, STREAM_TEST};
 use crate::support::testbed;
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -153,7 +154,7 @@ async fn arguments_reach_the_script_intact_and_are_never_executed() {
     let (result, lines) = run(
         &remote,
         &target(3),
-        Script::EchoArgs,
+        ECHO_ARGS,
         &args,
         &[],
         opts(Duration::from_secs(30), &[]),
@@ -176,7 +177,7 @@ async fn output_streams_live_in_order_with_stderr_apart() {
     let (result, lines) = run(
         &remote,
         &target(3),
-        Script::StreamTest,
+        STREAM_TEST,
         &["4", "0.4"],
         &[],
         opts(Duration::from_secs(30), &[]),
@@ -222,7 +223,7 @@ async fn secrets_are_masked_and_never_on_a_command_line() {
     let (result, lines) = run(
         &remote,
         &target(3),
-        Script::EchoArgs,
+        ECHO_ARGS,
         &[&format!("password={secret}"), "plain"],
         &[],
         opts(Duration::from_secs(30), &[&secret]),
@@ -253,7 +254,7 @@ async fn secrets_are_masked_and_never_on_a_command_line() {
     let (result, _) = run(
         &remote,
         &target(3),
-        Script::StreamTest,
+        STREAM_TEST,
         &["5", "0.2"],
         &[("ALFA_TEST_SECRET", &env_secret)],
         opts(Duration::from_secs(30), &[]),
@@ -280,7 +281,7 @@ async fn forty_jobs_at_once_share_one_connection_and_all_succeed() {
             let (result, lines) = run(
                 &remote,
                 &target,
-                Script::EchoArgs,
+                ECHO_ARGS,
                 &[&arg],
                 &[],
                 opts(Duration::from_secs(60), &[]),
@@ -303,11 +304,11 @@ async fn an_idle_connection_closes_and_the_next_job_opens_a_new_one() {
     let remote = remote_idle(8, Duration::from_secs(1));
     let target = target(4);
     let opts = || opts(Duration::from_secs(30), &[]);
-    let (first, _) = run(&remote, &target, Script::EchoArgs, &["one"], &[], opts()).await;
+    let (first, _) = run(&remote, &target, ECHO_ARGS, &["one"], &[], opts()).await;
     assert_eq!(first.unwrap(), 0);
     assert_eq!(masters(&remote), 1);
     no_masters_left(&remote, Duration::from_secs(10)).await;
-    let (second, lines) = run(&remote, &target, Script::EchoArgs, &["two"], &[], opts()).await;
+    let (second, lines) = run(&remote, &target, ECHO_ARGS, &["two"], &[], opts()).await;
     assert_eq!(second.unwrap(), 0);
     assert_eq!(texts(&lines, Stream::Out), ["::arg 1 two"]);
 }
@@ -320,7 +321,7 @@ async fn a_command_past_its_timeout_is_stopped_on_the_server() {
     let (result, lines) = run(
         &remote,
         &target(3),
-        Script::StreamTest,
+        STREAM_TEST,
         &[&tag, "0.5"],
         &[],
         opts(Duration::from_secs(1), &[]),
@@ -359,7 +360,7 @@ async fn a_dead_master_is_replaced_by_a_new_connection() {
     let (first, _) = run(
         &remote,
         &target,
-        Script::EchoArgs,
+        ECHO_ARGS,
         &["one"],
         &[],
         opts(Duration::from_secs(30), &[]),
@@ -376,7 +377,7 @@ async fn a_dead_master_is_replaced_by_a_new_connection() {
     let (second, lines) = run(
         &remote,
         &target,
-        Script::EchoArgs,
+        ECHO_ARGS,
         &["two"],
         &[],
         opts(Duration::from_secs(30), &[]),

@@ -37,6 +37,7 @@ pub async fn app_with(slot: usize, extra: &[(&str, &str)]) -> TestApp {
             redis: slot == 1,
             worker: true,
             env,
+            kinds: None,
         },
     )
     .await

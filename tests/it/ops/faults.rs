@@ -61,6 +61,7 @@ async fn app_without_worker(slot: usize) -> TestApp {
             redis: slot == 1,
             worker: false,
             env: fast_env(),
+            kinds: None,
         },
     )
     .await
@@ -148,6 +149,35 @@ on_both_queues! {
         assert_eq!(host.calls_matching(&pattern).len(), 3, "no fourth run");
         let log = log_text(&app, id).await;
         assert!(log.iter().any(|l| l == "info: attempt 3 after a lost worker"), "{log:?}");
+    }
+
+    async fn a_creation_whose_workers_keep_dying_leaves_the_client_in_error(_app, slot) {
+        let app = app_without_worker(slot).await;
+        let host = testbed::get().host(2);
+        // An image only this test uses, so the hang below stalls no other test's preflight.
+        let version = format!("{}-master", unique("9"));
+        testbed::testbed(&["seed-image", &host.name, &format!("alfa-lims:{version}")]);
+        let pattern = format!("image inspect alfa-lims:{version}");
+        host.add_faults("hang", json!({"match": pattern}));
+        let server = register(&app, host).await;
+        let (client, id) = create_client(&app, server, &unique("g"), &version).await;
+        for attempt in 1..=3 {
+            let mut worker = spawn_worker(&app);
+            reached(host, &pattern, attempt, Duration::from_secs(20)).await;
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+        }
+        let _last = spawn_worker(&app);
+        let op = wait_op(&app, id, Duration::from_secs(30)).await;
+        for call in host.calls_matching(&pattern) {
+            let _ = Command::new("kill").args(["-KILL", &call["pid"].to_string()]).status();
+        }
+        assert_eq!(op["status"], "error", "{op}");
+        assert!(op["error"].as_str().unwrap().contains("gave up after 3 attempts"), "{op}");
+        let client = app.get(&format!("/clients/{client}")).await.expect(200).json();
+        assert_eq!(client["state"], "error", "a creation that gave up leaves the client in error, not creating: {client}");
+        let createlog = app.get(&format!("/clients/{}/createlog", client["id"])).await.json();
+        assert_eq!(createlog["completed"], "error", "{createlog}");
     }
 
     async fn sigterm_lets_the_running_operation_finish_then_the_worker_exits(_app, slot) {

@@ -5,6 +5,7 @@ mod engine;
 mod faults;
 mod fleet;
 mod queue;
+mod seams;
 
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,7 @@ pub async fn ops_app(backend: Backend, redis: bool) -> TestApp {
             redis,
             worker: true,
             env: fast_env(),
+            kinds: None,
         },
     )
     .await

@@ -76,6 +76,7 @@ async fn app_on(redis: &PrivateRedis) -> TestApp {
             redis: false,
             worker: true,
             env,
+            kinds: None,
         },
     )
     .await

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use alfa_cloud::config::Settings;
+use alfa_cloud::ops::{Registry, kinds};
 use alfa_cloud::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -54,10 +55,14 @@ pub struct Options {
     pub worker: bool,
     /// Extra ALFA_* variables.
     pub env: Vec<(String, String)>,
+    /// The kinds of operation it runs; `None`: the product's (tests add kinds of their own).
+    pub kinds: Option<Registry>,
 }
 
 pub struct TestApp {
     pub base: String,
+    /// The app's engine, to submit operations of test-only kinds.
+    pub engine: alfa_cloud::ops::Engine,
     /// The queue namespace (unique per test).
     pub namespace: String,
     pub options: Options,
@@ -192,8 +197,10 @@ impl TestApp {
             extra.push(("ALFA_REDIS_URL", REDIS_URL));
         }
         extra.extend(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let app = Self::build(&database_url, &data_dir, &secret_key, &extra).await;
+        let kinds = options.kinds.clone().unwrap_or_else(kinds::registry);
+        let app = Self::build_with(&database_url, &data_dir, &secret_key, &extra, kinds).await;
         let base = format!("http://{}", app.local_addr());
+        let engine = app.state().engine.clone();
         if options.worker {
             tokio::spawn(app.run_with_worker(std::future::pending()));
         } else {
@@ -201,6 +208,7 @@ impl TestApp {
         }
         Self {
             base,
+            engine,
             namespace,
             options,
             backend,
@@ -221,6 +229,17 @@ impl TestApp {
         secret_key: &str,
         extra: &[(&str, &str)],
     ) -> Application {
+        Self::build_with(database_url, data_dir, secret_key, extra, kinds::registry()).await
+    }
+
+    /// [`TestApp::build`] running the kinds of `kinds`.
+    pub async fn build_with(
+        database_url: &str,
+        data_dir: &std::path::Path,
+        secret_key: &str,
+        extra: &[(&str, &str)],
+        kinds: Registry,
+    ) -> Application {
         let mut vars = vec![
             ("ALFA_DATABASE_URL".to_owned(), database_url.to_owned()),
             ("ALFA_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
@@ -232,7 +251,17 @@ impl TestApp {
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_vars(vars).expect("test settings are valid");
-        Application::build(settings).await.expect("the app starts")
+        Application::build_with(settings, kinds)
+            .await
+            .expect("the app starts")
+    }
+
+    /// Submits an operation of kind `K` (one the API has no endpoint for); returns its id.
+    pub async fn engine_submit<K: alfa_cloud::ops::Kind>(&self, on: alfa_cloud::ops::On) -> i64 {
+        self.engine
+            .submit::<K>(on, serde_json::json!({}), "test")
+            .await
+            .expect("the operation is submitted")
     }
 
     /// Registers a value no response may contain from now on.
@@ -409,4 +438,5 @@ fn init_test_log() {
     }
 }
 pub mod eventually;
+pub mod jobs;
 pub mod testbed;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# stream_test.sh N DELAY — prints `line 1` .. `line N` on stdout, one every DELAY
+# tests/it/jobs/stream_test.sh N DELAY — prints `line 1` .. `line N` on stdout, one every DELAY
 # seconds (fractions allowed), between `::step start` and `::step end`, plus one
 # line on stderr: proves that output streams live.
 # shellcheck source=jobs/lib.sh
-if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
+if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/../../../jobs/lib.sh"; fi
 set -euo pipefail
 
 [[ $# -eq 2 ]] || usage_error "usage: stream_test.sh N DELAY (got $# arguments)"
