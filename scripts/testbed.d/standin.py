@@ -1,12 +1,12 @@
 #!/usr/bin/python3 -I
 """Launcher of the alfa testbed stand-ins: docker, docker-compose, nginx, certbot,
 reboot, shutdown and alfa-fakeapp are symlinks to this file; the code is the package
-standin_lib/ beside it (imported, so its byte code is cached and each call starts
+standins/ beside it (imported, so its byte code is cached and each call starts
 fast). -I leaves the script's folder off sys.path, so it is put there by hand."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
-from standin_lib.main import run  # noqa: E402
+from standins.main import run  # noqa: E402
 
 sys.exit(run())

@@ -2,19 +2,19 @@
 # scripts/testbed.d/standins.sh — the recording stand-ins (docker, docker-compose, nginx, certbot,
 # reboot, shutdown, alfa-fakeapp) on each host, and the commands that drive them.
 
-# stand-ins: one launcher called by name through symlinks; its code, the package standin_lib/,
+# stand-ins: one launcher called by name through symlinks; its code, the package standins/,
 # byte-compiled beside it (the login user cannot write the byte code there itself)
 install_standins() { # HOST_DIR
-  local d=$1 pkg=$1/bin/standin_lib f changed=0
+  local d=$1 pkg=$1/bin/standins f changed=0
   if ! cmp -s "$LIBDIR/standin.py" "$d/bin/standin.py"; then install -m 755 "$LIBDIR/standin.py" "$d/bin/standin.py"; fi
   install -d -m 755 "$pkg"
-  for f in "$LIBDIR"/standin_lib/*.py; do
+  for f in "$LIBDIR"/standins/*.py; do
     cmp -s "$f" "$pkg/${f##*/}" || { install -m 644 "$f" "$pkg/${f##*/}"; changed=1; }
   done
   for f in "$pkg"/*.py; do
-    [[ -e $LIBDIR/standin_lib/${f##*/} ]] || { rm -f "$f"; changed=1; }
+    [[ -e $LIBDIR/standins/${f##*/} ]] || { rm -f "$f"; changed=1; }
   done
-  # the one-file standin_lib.py of older versions
+  # the one-file standin_lib.py of older versions (which reinstall it if they run again)
   if [[ -e $d/bin/standin_lib.py ]]; then rm -rf "$d/bin/standin_lib.py" "$d/bin/__pycache__"; fi
   if ((changed)) || [[ ! -d $pkg/__pycache__ ]]; then
     rm -rf "$pkg/__pycache__"

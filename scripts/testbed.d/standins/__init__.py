@@ -1,6 +1,6 @@
 """Alfa Cloud testbed stand-ins (the code; bin/standin.py is the launcher).
 
-Installed once per test host as <host>/bin/standin_lib/, byte-compiled, with the
+Installed once per test host as <host>/bin/standins/, byte-compiled, with the
 launcher <host>/bin/standin.py and symlinks to the launcher named docker,
 docker-compose, nginx, certbot, reboot, shutdown and alfa-fakeapp. What it does
 depends on the name it was called by (argv[0]): see main.py. The host directory
