@@ -14,7 +14,7 @@ Faults and delays are read on every call from <host>/standin.json
 (see scripts/testbed.d/README.md).
 
 Modules: common (paths, output, errors), calls (call log, fault rules), state
-(docker-state.json), cli (options, --format), docker, images, containers,
+(docker-state.json), cli (options, --format), docker, images, prune, containers,
 composefile (compose files and options), compose (dispatch, ps/ls/logs/config/exec),
 lifecycle (up/down/restart/stop/start), fakeapp, artisan, wrappers (nginx, certbot),
 main (dispatch by argv[0]).

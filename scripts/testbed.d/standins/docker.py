@@ -7,8 +7,8 @@ from .cli import last, render, take_opts
 from .common import API_VERSION, DOCKER_VERSION, HOST, Fail, out
 from .compose import cmd_compose
 from .containers import cmd_ps
-from .images import (cmd_build, cmd_image_inspect, cmd_image_prune, cmd_images, cmd_pull, cmd_rmi, cmd_system_prune,
-                     cmd_tag)
+from .images import cmd_build, cmd_image_inspect, cmd_images, cmd_pull, cmd_rmi, cmd_tag
+from .prune import cmd_image_prune, cmd_system_prune
 from .state import State
 
 
