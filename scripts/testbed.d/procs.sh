@@ -24,7 +24,7 @@ descendants() {
     }'
 }
 
-# kill PID (and its descendants when $2 = tree); waits up to 3 s, then SIGKILL
+# kill PIDs: SIGTERM (and SIGCONT, for stopped ones), wait up to 3 s, then SIGKILL; kill_tree adds the descendants
 kill_pids() {
   local pids=("$@") p i alive
   ((${#pids[@]})) || return 0
