@@ -17,10 +17,11 @@ if ! command -v shellcheck >/dev/null; then
 fi
 
 files=(jobs/*.sh tests/it/jobs/*.sh scripts/testbed scripts/lint-jobs.sh scripts/bench-*.sh scripts/test.sh)
-# shell files of the testbed: *.sh, or anything whose first line names bash/sh
+# shell files of the testbed: its parts (scripts/testbed.d/*.sh, sourced by scripts/testbed, which
+# is linted with them followed), or anything whose first line names bash/sh
 while IFS= read -r -d '' f; do
   if [[ $f == *.sh ]] || head -n1 "$f" | grep -qE '^#!.*\b(ba)?sh\b'; then files+=("$f"); fi
-done < <(find scripts/testbed.d -type f -print0 2>/dev/null)
+done < <(find scripts/testbed.d -name __pycache__ -prune -o -type f -print0 2>/dev/null | sort -z)
 
 # source= paths in the job scripts (jobs/lib.sh) are relative to the repository root
 shellcheck -x --severity=style "${files[@]}"

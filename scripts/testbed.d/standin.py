@@ -1,11 +1,12 @@
 #!/usr/bin/python3 -I
 """Launcher of the alfa testbed stand-ins: docker, docker-compose, nginx, certbot,
-reboot and shutdown are symlinks to this file; the code is in standin_lib.py
-beside it (imported, so its byte code is cached and each call starts fast)."""
+reboot, shutdown and alfa-fakeapp are symlinks to this file; the code is the package
+standins/ beside it (imported, so its byte code is cached and each call starts
+fast). -I leaves the script's folder off sys.path, so it is put there by hand."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
-import standin_lib  # noqa: E402
+from standins.main import run  # noqa: E402
 
-sys.exit(standin_lib.run())
+sys.exit(run())

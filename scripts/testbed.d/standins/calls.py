@@ -1,0 +1,142 @@
+"""The call log (calls.jsonl) and the fault rules of standin.json (delay, sleep, hang, fail)."""
+
+import fcntl
+import json
+import os
+import re
+import sys
+import time
+
+from .common import ARGS, CALLS, PROG, STANDIN, Fail, err, out
+
+
+def record(fault=None):
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = None
+    entry = {
+        "ts": time.time(),
+        "argv": [PROG] + ARGS,
+        "cwd": cwd,
+        "uid": os.getuid(),
+        "pid": os.getpid(),
+        "sudo_user": os.environ.get("SUDO_USER"),
+        "fault": fault,
+    }
+    line = (json.dumps(entry) + "\n").encode()
+    try:
+        fd = os.open(CALLS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as e:
+        err("testbed stand-in: cannot write %s: %s" % (CALLS, e))
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _rule_match(rule, hay):
+    """A rule matches when its `match` is a substring of the space-joined argv
+    (program name first), or when the words of `match` appear in argv in that
+    order (so "compose up" matches "docker compose -p alfa_c1 -f x.yml up -d"),
+    and, if it has one, its `regex` is found in the joined argv."""
+    if isinstance(rule, str):
+        rule = {"match": rule}
+    m = rule.get("match", "")
+    if not isinstance(m, str):
+        return False
+    ok = m in hay
+    if not ok:
+        words = m.split()
+        it = iter(hay.split(" "))
+        ok = bool(words) and all(any(w == a for a in it) for w in words)
+    if ok and rule.get("regex"):
+        ok = re.search(rule["regex"], hay) is not None
+    return ok
+
+
+def load_faults():
+    """Read standin.json, consume `times` of the rules that fire, return actions."""
+    try:
+        fd = os.open(STANDIN, os.O_RDWR)
+        writable = True
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        fd = os.open(STANDIN, os.O_RDONLY)
+        writable = False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = b""
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            raw += chunk
+        if not raw.strip():
+            return {}
+        try:
+            cfg = json.loads(raw)
+            if not isinstance(cfg, dict):
+                raise ValueError("top level must be an object")
+        except ValueError as e:
+            raise Fail("testbed stand-in: %s is not valid JSON: %s" % (STANDIN, e), 97)
+        hay = " ".join([PROG] + ARGS)
+        actions = {"delay_ms": cfg.get("delay_ms", 0) or 0}
+        changed = False
+        for kind in ("sleep", "hang", "fail"):
+            rules = cfg.get(kind) or []
+            if not isinstance(rules, list):
+                raise Fail("testbed stand-in: %s: %r must be a list" % (STANDIN, kind), 97)
+            for i, rule in enumerate(rules):
+                if not _rule_match(rule, hay):
+                    continue
+                actions[kind] = rule if isinstance(rule, dict) else {"match": rule}
+                if isinstance(rule, dict) and "times" in rule:
+                    rule["times"] = int(rule["times"]) - 1
+                    if rule["times"] <= 0:
+                        rules.pop(i)
+                    changed = True
+                break
+        if changed and writable:
+            data = (json.dumps(cfg, indent=1) + "\n").encode()
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, data)
+        return actions
+    finally:
+        os.close(fd)
+
+
+def apply_faults():
+    """Record the call and apply delay/sleep/hang/fail. Returns normally if the
+    real work should go on."""
+    try:
+        a = load_faults()
+    except Fail as e:
+        record("bad-standin-json")
+        err(e.msg)
+        sys.exit(e.code)
+    fault = None
+    if "hang" in a:
+        fault = "hang"
+    elif "fail" in a:
+        fault = "fail"
+    elif "sleep" in a:
+        fault = "sleep"
+    record(fault)
+    if a.get("delay_ms"):
+        time.sleep(float(a["delay_ms"]) / 1000.0)
+    if "sleep" in a:
+        time.sleep(float(a["sleep"].get("seconds", 1)))
+    if "hang" in a:
+        while True:
+            time.sleep(3600)
+    if "fail" in a:
+        r = a["fail"]
+        if r.get("stdout"):
+            out(r["stdout"])
+        err(r.get("stderr") or "testbed stand-in: injected failure for %r" % r.get("match"))
+        sys.exit(int(r.get("exit", 1)))
