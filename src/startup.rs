@@ -98,8 +98,12 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let worker = tokio::spawn(async move { engine.run_worker(worker_stop).await });
-        let api = self.run_until(api_stop).await;
+        let db = self.state.db.clone();
+        let api = self.serve(api_stop).await;
+        // The worker lets running operations finish (ALFA_SHUTDOWN_GRACE) before it returns;
+        // only then may the database pool close under it.
         let worker = worker.await.context("the worker task panicked")?;
+        db.close().await;
         api.and(worker)
     }
 
@@ -109,6 +113,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let result = self.serve(shutdown).await;
+        db.close().await;
+        result
+    }
+
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let app = api::router(self.state);
         tracing::info!(listen = %self.listener.local_addr()?, "API listening");
         axum::serve(
@@ -117,9 +130,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("the HTTP server failed")?;
-        db.close().await;
-        Ok(())
+        .context("the HTTP server failed")
     }
 }
 

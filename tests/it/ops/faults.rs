@@ -36,15 +36,21 @@ impl Drop for Worker {
 
 /// A separate `alfa-cloud worker` process for `app`.
 pub fn spawn_worker(app: &TestApp) -> Worker {
+    spawn_process(app, "worker")
+}
+
+/// A separate `alfa-cloud COMMAND` process (worker, or up: API and worker) for `app`.
+pub fn spawn_process(app: &TestApp, command: &str) -> Worker {
     Worker(
         Command::new(env!("CARGO_BIN_EXE_alfa-cloud"))
-            .arg("worker")
+            .arg(command)
             .envs(app.env())
             .env("ALFA_LOG", "warn")
+            .env("ALFA_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("the worker starts"),
+            .expect("the process starts"),
     )
 }
 
@@ -181,22 +187,56 @@ on_both_queues! {
     }
 
     async fn sigterm_lets_the_running_operation_finish_then_the_worker_exits(_app, slot) {
-        let app = app_without_worker(slot).await;
-        let mut worker = spawn_worker(&app);
-        let (_, client, sub) = client_on(&app, 1).await;
-        let host = testbed::get().host(1);
-        host.add_faults("sleep", json!({"match": format!("alfa_{sub} restart"), "seconds": 2}));
-        let id = start(&app, &format!("/clients/{client}/reboot")).await;
-        wait_status(&app, id, "running", Duration::from_secs(10)).await;
-        reached(host, &format!("alfa_{sub} restart"), 1, Duration::from_secs(10)).await;
-        let pid = worker.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let status = tokio::task::spawn_blocking(move || worker.wait().unwrap()).await.unwrap();
-        // (`worker` moved into the closure and was dropped there, after it exited.)
-        assert!(status.success(), "the worker exits cleanly: {status:?}");
-        let op = app.get(&format!("/operations/{id}")).await.json();
-        assert_eq!(op["status"], "ok", "the running operation finished before the worker exited: {op}");
+        sigterm_grace(slot, "worker").await;
     }
+
+    async fn sigterm_lets_the_running_operation_finish_when_api_and_worker_share_a_process(_app, slot) {
+        sigterm_grace(slot, "up").await;
+    }
+}
+
+/// SIGTERM to a process running `command` (worker or up) while an operation runs: the
+/// operation finishes within the grace, then the process exits cleanly.
+async fn sigterm_grace(slot: usize, command: &str) {
+    let app = app_without_worker(slot).await;
+    let mut worker = spawn_process(&app, command);
+    let (_, client, sub) = client_on(&app, 1).await;
+    let host = testbed::get().host(1);
+    host.add_faults(
+        "sleep",
+        json!({"match": format!("alfa_{sub} restart"), "seconds": 2}),
+    );
+    let id = start(&app, &format!("/clients/{client}/reboot")).await;
+    wait_status(&app, id, "running", Duration::from_secs(10)).await;
+    reached(
+        host,
+        &format!("alfa_{sub} restart"),
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    let pid = worker.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || worker.wait().unwrap())
+        .await
+        .unwrap();
+    // (`worker` moved into the closure and was dropped there, after it exited.)
+    assert!(
+        status.success(),
+        "`alfa-cloud {command}` exits cleanly: {status:?}"
+    );
+    let op = app.get(&format!("/operations/{id}")).await.json();
+    assert_eq!(
+        op["status"], "ok",
+        "the running operation finished before `{command}` exited: {op}"
+    );
+    assert_eq!(op["attempt"], 1, "it ran once: {op}");
 }
 
 /// Waits until `count` calls matching `pattern` reached the host's stand-ins.

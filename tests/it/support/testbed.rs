@@ -148,7 +148,7 @@ impl Host {
     }
 }
 
-/// The stand-ins' rule matching (scripts/testbed.d/standin_lib.py, `_rule_match`).
+/// The stand-ins' rule matching (scripts/testbed.d/standins/calls.py, `_rule_match`).
 fn matches(hay: &str, needle: &str) -> bool {
     if hay.contains(needle) {
         return true;
