@@ -7,6 +7,7 @@
 //! line where `ps` would show them.
 
 mod forward;
+mod orphans;
 mod pool;
 mod redact;
 mod run;
@@ -102,15 +103,21 @@ pub struct Remote(Arc<pool::Pool>);
 /// processes never share a master or a known_hosts file.
 pub fn control_dir() -> PathBuf {
     std::env::temp_dir().join(format!(
-        "alfa-ssh-{}-{}",
+        "{}{}-{}",
+        orphans::PREFIX,
         std::process::id(),
         &ulid::Ulid::generate().to_string()[20..]
     ))
 }
 
 impl Remote {
+    /// A transport whose control sockets live in `settings.control_dir`. First closes the
+    /// masters that killed processes of ours left beside it.
     pub fn new(settings: RemoteSettings) -> anyhow::Result<Self> {
         use std::os::unix::fs::DirBuilderExt as _;
+        if let Some(parent) = settings.control_dir.parent() {
+            orphans::reap(parent);
+        }
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -3,6 +3,7 @@
 
 use crate::support::eventually::eventually;
 use crate::support::jobs::{ECHO_ARGS, STREAM_TEST};
+use crate::support::processes_showing;
 use crate::support::testbed;
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -113,23 +114,6 @@ fn texts(lines: &[(Instant, Line)], stream: Stream) -> Vec<String> {
 }
 
 /// The processes on this machine (the test hosts share it) whose command line holds `needle`.
-/// The processes whose command line contains `needle`: (pid, command line).
-fn processes_showing(needle: &str) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push((pid, cmdline));
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arguments_reach_the_script_intact_and_are_never_executed() {
     let remote = remote(8);

@@ -186,6 +186,33 @@ on_both_queues! {
         assert_eq!(createlog["completed"], "error", "{createlog}");
     }
 
+    async fn a_killed_workers_ssh_connections_are_closed_when_the_next_one_starts(_app, slot) {
+        let app = app_without_worker(slot).await;
+        let mut worker = spawn_worker(&app);
+        let server = register(&app, testbed::get().host(1)).await;
+        let id = start(&app, &format!("/servers/{server}/images")).await;
+        assert_eq!(wait_op(&app, id, Duration::from_secs(30)).await["status"], "ok");
+        let masters = |pid: u32| {
+            support::processes_showing(&format!("alfa-ssh-{pid}-"))
+                .into_iter()
+                .filter(|(_, c)| c.starts_with("ssh "))
+                .count()
+        };
+        let pid = worker.id();
+        assert!(masters(pid) > 0, "the worker holds a master connection");
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+        assert!(masters(pid) > 0, "ssh -f masters outlive the killed worker");
+        let _next = spawn_worker(&app);
+        eventually(Duration::from_secs(15), "the orphaned masters to be closed", || async {
+            match masters(pid) {
+                0 => Ok(()),
+                n => Err(format!("{n} master(s) of the killed worker")),
+            }
+        })
+        .await;
+    }
+
     async fn sigterm_lets_the_running_operation_finish_then_the_worker_exits(_app, slot) {
         sigterm_grace(slot, "worker").await;
     }
