@@ -24,8 +24,19 @@ use crate::store::Db;
 /// How often an idle worker asks for work. apalis's default heartbeat-only pickup takes up to
 /// 30 s; 20 ms keeps push-to-start well under 50 ms at a negligible idle cost.
 const POLL: Duration = Duration::from_millis(20);
+/// How long a worker restarted after a queue failure waits before it asks the queue again.
+const RESTART_PAUSE: Duration = Duration::from_millis(500);
 /// A push that cannot reach the queue gives up after this (the sweeper pushes it later).
 const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The first poll's delay of the `run`-th start of a worker (0: the first start).
+fn pause(run: usize) -> Duration {
+    if run == 0 {
+        Duration::ZERO
+    } else {
+        RESTART_PAUSE
+    }
+}
 
 /// What travels through the queue: only the id of an operation row.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -41,13 +52,17 @@ pub struct JobMessage {
 /// always leaves its timer polled, so a wake-up is registered whenever it says Pending.
 struct Tick {
     period: Duration,
+    /// Before the first poll: a worker restarted after the queue went away gives it a moment
+    /// before asking again (a timer, not a sleep that would block the runtime's thread).
+    first_after: Duration,
     interval: Option<tokio::time::Interval>,
 }
 
 impl Tick {
-    fn new(period: Duration) -> Self {
+    fn new(period: Duration, first_after: Duration) -> Self {
         Self {
             period,
+            first_after,
             interval: None,
         }
     }
@@ -59,9 +74,10 @@ impl apalis_core::backend::ext::poll_strategy::PollStrategy for Tick {
         cx: &mut std::task::Context<'_>,
         _snapshot: &apalis_core::backend::ext::poll_strategy::PollSnapshot,
     ) -> std::task::Poll<Option<()>> {
-        let period = self.period;
+        let (period, first_after) = (self.period, self.first_after);
         let interval = self.interval.get_or_insert_with(|| {
-            let mut interval = tokio::time::interval(period);
+            let start = tokio::time::Instant::now() + first_after;
+            let mut interval = tokio::time::interval_at(start, period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
@@ -234,23 +250,20 @@ impl Queue {
         let name = name.to_owned();
         // One macro instead of spelling out apalis's backend bounds three times.
         macro_rules! monitor {
-            ($backend:expr) => {
+            (|$run:ident| $backend:expr) => {
                 Monitor::new()
-                    .register(move |run| {
-                        if run > 0 {
-                            tracing::warn!(worker = %name, run, "queue worker restarted (was the queue unreachable?)");
+                    .register(move |$run| {
+                        if $run > 0 {
+                            tracing::warn!(worker = %name, run = $run, "queue worker restarted (was the queue unreachable?)");
                         }
-                        WorkerBuilder::new(format!("{name}-{run}"))
+                        WorkerBuilder::new(format!("{name}-{}", $run))
                             .backend($backend)
                             .concurrency(concurrency)
                             .parallelize(tokio::spawn)
                             .build(task.clone())
                     })
-                    .should_restart(|_, _| {
-                        // Give a queue that went away a moment before asking again.
-                        std::thread::sleep(Duration::from_millis(500));
-                        true
-                    })
+                    // A restarted worker waits RESTART_PAUSE before its first poll (see Tick).
+                    .should_restart(|_, _| true)
                     .shutdown_timeout(grace)
                     .run_with_signal(signal)
                     .await
@@ -260,27 +273,21 @@ impl Queue {
             Self::Redis { conn, storage } => {
                 let config = storage.get_config().clone();
                 let conn = conn.clone();
-                monitor!(
-                    RedisStorage::<JobMessage>::new(conn.clone())
-                        .with_config(config.clone())
-                        .poll_with_strategy(Tick::new(POLL))
-                )
+                monitor!(|run| RedisStorage::<JobMessage>::new(conn.clone())
+                    .with_config(config.clone())
+                    .poll_with_strategy(Tick::new(POLL, pause(run))))
             }
             Self::Sqlite { pool, config } => {
                 let (pool, config) = (pool.clone(), config.clone());
-                monitor!(
-                    SqliteStorage::<JobMessage>::new(&pool)
-                        .with_config(config.clone())
-                        .poll_with_strategy(Tick::new(POLL))
-                )
+                monitor!(|run| SqliteStorage::<JobMessage>::new(&pool)
+                    .with_config(config.clone())
+                    .poll_with_strategy(Tick::new(POLL, pause(run))))
             }
             Self::Postgres { pool, config } => {
                 let (pool, config) = (pool.clone(), config.clone());
-                monitor!(
-                    PostgresStorage::<JobMessage>::new(&pool)
-                        .with_config(config.clone())
-                        .poll_with_strategy(Tick::new(POLL))
-                )
+                monitor!(|run| PostgresStorage::<JobMessage>::new(&pool)
+                    .with_config(config.clone())
+                    .poll_with_strategy(Tick::new(POLL, pause(run))))
             }
         };
         result.map_err(|e| anyhow::anyhow!("the queue workers stopped: {e}"))

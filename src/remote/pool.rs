@@ -193,3 +193,48 @@ fn describe(target: &Target, err: &openssh::Error) -> RemoteError {
         reason: text.replace('\n', " ").trim().to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Arc<Pool> {
+        let dir = std::env::temp_dir().join(format!("alfa-pool-test-{}", ulid::Ulid::generate()));
+        Arc::new(Pool::new(RemoteSettings {
+            key_path: dir.join("id_ed25519"),
+            max_inflight: 4,
+            connect_timeout: Duration::from_secs(1),
+            idle_close: Duration::from_secs(60),
+            control_dir: dir,
+        }))
+    }
+
+    fn target() -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port: 22,
+            user: "nobody".into(),
+            host_key: None,
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_pools_critical_section_does_not_break_later_calls() {
+        let pool = pool();
+        let conn = pool.conn(&target());
+        let (held_pool, held_conn) = (pool.clone(), conn.clone());
+        let panicked = std::thread::spawn(move || {
+            let _conns = held_pool.conns.lock();
+            let _last = held_conn.last_used.lock();
+            panic!("a bug inside the critical section");
+        })
+        .join();
+        assert!(panicked.is_err());
+        // Every later use of the pool still works: no poisoned lock turns into a panic.
+        let again = pool.conn(&target());
+        assert!(Arc::ptr_eq(&conn, &again), "the same pooled connection");
+        pool.forget(&target());
+        let fresh = pool.conn(&target());
+        assert!(!Arc::ptr_eq(&conn, &fresh), "forgotten, then made anew");
+    }
+}
