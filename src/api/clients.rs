@@ -255,7 +255,7 @@ async fn create_client(
     let server = servers::get(&state.db, spec.server_id)
         .await?
         .ok_or_else(|| ApiError::field("server_id", "no such server"))?;
-    let creation = new_operation::<kinds::ClientCreate>(
+    let creation = new_operation::<kinds::client_create::ClientCreate>(
         On::server(server.id),
         serde_json::json!({ "subdomain": spec.subdomain.as_str(), "version_tag": spec.version_tag.as_str() }),
         &user.0,

@@ -88,7 +88,7 @@ pub async fn images(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     server(&state, id).await?;
-    submit::<kinds::Images>(&state, &user, On::server(id), json!({})).await
+    submit::<kinds::images::Images>(&state, &user, On::server(id), json!({})).await
 }
 
 /// Reboot a server (an operation that excludes every other operation on it).
@@ -100,7 +100,7 @@ pub async fn reboot_server(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     server(&state, id).await?;
-    submit::<kinds::RebootServer>(&state, &user, On::server(id), json!({})).await
+    submit::<kinds::reboot_server::RebootServer>(&state, &user, On::server(id), json!({})).await
 }
 
 /// Restart a client's container (an operation).
@@ -114,7 +114,13 @@ pub async fn reboot_client(
     let client = clients::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
-    submit::<kinds::ClientReboot>(&state, &user, On::client(client.server_id, id), json!({})).await
+    submit::<kinds::client_reboot::ClientReboot>(
+        &state,
+        &user,
+        On::client(client.server_id, id),
+        json!({}),
+    )
+    .await
 }
 
 /// Forget a server's recorded SSH host key (after a reinstall): the next connection records
