@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod clients;
+mod operation_list;
 pub mod operations;
 pub mod oplog;
 pub mod servers;

@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Db, Page, with_db};
+use super::{Db, with_db};
+
+pub use super::operation_list::{OperationQuery, children_summary, list};
 
 /// Which operations exclude each other while running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,71 +372,6 @@ pub async fn waiting_on_server(db: &Db, server_id: i64) -> sqlx::Result<Vec<i64>
             "SELECT id FROM operations WHERE status = 'queued' AND server_id = $1 ORDER BY id LIMIT 100",
         )
         .bind(server_id)
-        .fetch_all(pool)
-        .await
-    })
-}
-
-/// Filters of `GET /operations`.
-#[derive(Debug, Default, Clone)]
-pub struct OperationQuery {
-    pub kind: Option<String>,
-    pub status: Option<String>,
-    pub server_id: Option<i64>,
-    pub client_id: Option<i64>,
-    pub parent_id: Option<i64>,
-    pub page: u32,
-    pub per_page: u32,
-}
-
-/// Operations, newest first.
-pub async fn list(db: &Db, q: &OperationQuery) -> sqlx::Result<Page<OperationRow>> {
-    let offset = i64::from(q.page.saturating_sub(1)) * i64::from(q.per_page);
-    with_db!(db, |pool| {
-        let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM operations WHERE TRUE");
-        push_filters(&mut count, q);
-        let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-        let mut sql =
-            sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM operations WHERE TRUE"));
-        push_filters(&mut sql, q);
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(q.per_page));
-        sql.push(" OFFSET ").push_bind(offset);
-        let items = sql.build_query_as().fetch_all(pool).await?;
-        Ok(Page { items, total })
-    })
-}
-
-fn push_filters<DB>(sql: &mut sqlx::QueryBuilder<DB>, q: &OperationQuery)
-where
-    DB: sqlx::Database,
-    for<'e> i64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-    for<'e> String: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
-{
-    if let Some(kind) = &q.kind {
-        sql.push(" AND kind = ").push_bind(kind.clone());
-    }
-    if let Some(status) = &q.status {
-        sql.push(" AND status = ").push_bind(status.clone());
-    }
-    if let Some(id) = q.server_id {
-        sql.push(" AND server_id = ").push_bind(id);
-    }
-    if let Some(id) = q.client_id {
-        sql.push(" AND client_id = ").push_bind(id);
-    }
-    if let Some(id) = q.parent_id {
-        sql.push(" AND parent_id = ").push_bind(id);
-    }
-}
-
-/// Counts of a fan-out's children by status.
-pub async fn children_summary(db: &Db, parent_id: i64) -> sqlx::Result<Vec<(String, i64)>> {
-    with_db!(db, |pool| {
-        sqlx::query_as(
-            "SELECT status, COUNT(*) FROM operations WHERE parent_id = $1 GROUP BY status ORDER BY status",
-        )
-        .bind(parent_id)
         .fetch_all(pool)
         .await
     })
