@@ -32,6 +32,8 @@ pub struct OpContext {
     secrets: Vec<String>,
     /// The kind's default time limit of one remote command.
     command_timeout: Duration,
+    /// Whether a step began (then the finish ends the last one).
+    stepped: std::sync::atomic::AtomicBool,
 }
 
 impl OpContext {
@@ -86,7 +88,13 @@ impl OpContext {
             client,
             secrets,
             command_timeout,
+            stepped: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the kind began a step.
+    pub(super) fn stepped(&self) -> bool {
+        self.stepped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -112,6 +120,8 @@ impl OpContext {
     /// this attempt ends `ok`; the finish ends the last one with the operation's outcome).
     pub async fn step(&self, name: &str) -> anyhow::Result<()> {
         self.log.line(Stream::Step, name);
+        self.stepped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         steps::begin(&self.engine.db, self.op.id, self.attempt, name).await?;
         Ok(())
     }

@@ -15,6 +15,8 @@ pub(super) struct Held {
     pub op: OperationRow,
     pub attempt: i64,
     pub writer: LogWriter,
+    /// Whether a step may still be open (false when the kind began none: no write to end it).
+    pub steps: bool,
 }
 
 /// How an operation ends.
@@ -82,10 +84,12 @@ impl Engine {
             op,
             attempt,
             writer,
+            steps,
         } = held;
         writer.log().info(ending.line());
-        if let Err(err) =
-            steps::end_running(&self.db, op.id, attempt, ending.outcome.as_str()).await
+        if steps
+            && let Err(err) =
+                steps::end_running(&self.db, op.id, attempt, ending.outcome.as_str()).await
         {
             tracing::warn!(op.id = op.id, error = %err, "could not end the operation's last step");
         }
@@ -148,6 +152,7 @@ impl Engine {
                 op,
                 attempt,
                 writer,
+                steps: true,
             },
             ending,
         )

@@ -49,10 +49,11 @@ impl Engine {
             .ok_or_else(|| anyhow::anyhow!("operation {id} vanished after it was claimed"))?;
         let writer = LogWriter::open(db.clone(), id).await?;
         let log = writer.log().clone();
-        let held = |op| Held {
+        let held = |op, steps| Held {
             op,
             attempt: claim.attempt,
             writer,
+            steps,
         };
         tracing::info!(op.id = id, op.kind = %op.kind, attempt = claim.attempt, "operation started");
 
@@ -61,7 +62,7 @@ impl Engine {
                 "gave up after {} attempts: the workers running it were lost",
                 claim.max_attempts
             );
-            self.finish(held(op), Ending::error(why)).await?;
+            self.finish(held(op, true), Ending::error(why)).await?;
             return Ok(());
         }
         let Some(kind) = self.kinds.get(&op.kind) else {
@@ -69,7 +70,7 @@ impl Engine {
                 "unknown operation kind {:?}: is this worker older than the API?",
                 op.kind
             );
-            self.finish(held(op), Ending::error(why)).await?;
+            self.finish(held(op, true), Ending::error(why)).await?;
             return Ok(());
         };
         if claim.attempt > 1 {
@@ -81,6 +82,7 @@ impl Engine {
         let cancel = CancellationToken::new();
         let lost = CancellationToken::new();
         let keeper = tokio::spawn(keep_lease(self.clone(), id, cancel.clone(), lost.clone()));
+        let mut stepped = false;
         let outcome = match OpContext::load(
             self.clone(),
             op.clone(),
@@ -91,7 +93,11 @@ impl Engine {
         )
         .await
         {
-            Ok(mut ctx) => kind.run(&mut ctx).await,
+            Ok(mut ctx) => {
+                let outcome = kind.run(&mut ctx).await;
+                stepped = ctx.stepped();
+                outcome
+            }
             Err(err) => Err(err),
         };
         keeper.abort();
@@ -99,7 +105,7 @@ impl Engine {
         if lost.is_cancelled() {
             // Another worker owns it now; whatever we found is not ours to record.
             log.info("this worker lost its claim on the operation; another attempt takes over");
-            let Held { writer, .. } = held(op);
+            let Held { writer, .. } = held(op, false);
             writer.close().await?;
             return Ok(());
         }
@@ -108,7 +114,7 @@ impl Engine {
             Err(_) if cancel.is_cancelled() => Ending::cancelled("cancelled on request"),
             Err(err) => Ending::error(format!("{err:#}")),
         };
-        self.finish(held(op), ending).await?;
+        self.finish(held(op, stepped), ending).await?;
         Ok(())
     }
 }
