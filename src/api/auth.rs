@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq as _;
 use super::input::{Input, Text, required};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
-use crate::store::admin::{self, AuthSnapshot};
+use crate::store::admin::{self, AuthSnapshot, Failure};
 use crate::{accounts, crypto};
 
 /// Entries kept before the cache is emptied (a bound, not an eviction policy: verified
@@ -123,10 +123,9 @@ pub async fn require_admin(
         .ok_or_else(|| ApiError::Unavailable("no admin account exists yet".into()))?;
     let now = chrono::Utc::now();
     if let Some(until) = snapshot.locked_until.filter(|until| *until > now) {
-        let retry_after = u64::try_from((until - now).num_seconds())
-            .unwrap_or(0)
-            .max(1);
-        return Err(ApiError::TooManyRequests { retry_after });
+        return Err(ApiError::TooManyRequests {
+            retry_after: retry_after(until, now),
+        });
     }
     let Some(header) = request
         .headers()
@@ -136,12 +135,21 @@ pub async fn require_admin(
         return Err(ApiError::Unauthorized);
     };
     if !credential_ok(&state, &header, &snapshot).await? {
-        if let Some(until) = admin::record_failure(&state.db, &ip).await? {
-            tracing::warn!(client.ip = %ip, locked_until = %until, "too many failed logins: address locked out");
-        } else {
-            tracing::info!(client.ip = %ip, "failed login");
-        }
-        return Err(ApiError::Unauthorized);
+        return Err(match admin::record_failure(&state.db, &ip).await? {
+            Failure::Counted(Some(until)) => {
+                tracing::warn!(client.ip = %ip, locked_until = %until, "too many failed logins: address locked out");
+                ApiError::Unauthorized
+            }
+            Failure::Counted(None) => {
+                tracing::info!(client.ip = %ip, "failed login");
+                ApiError::Unauthorized
+            }
+            // Failures that arrived together with the one that locked the address out: they
+            // are past the limit, so they learn nothing about the password.
+            Failure::LockedOut(until) => ApiError::TooManyRequests {
+                retry_after: retry_after(until, chrono::Utc::now()),
+            },
+        });
     }
     if snapshot.failures.is_some() {
         admin::clear_failures(&state.db, &ip).await?;
@@ -151,6 +159,13 @@ pub async fn require_admin(
         .insert(AdminUser(snapshot.username));
     request.extensions_mut().insert(ClientIp(ip));
     Ok(next.run(request).await)
+}
+
+/// Whole seconds until `until`, at least 1 (for `Retry-After`).
+fn retry_after(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> u64 {
+    u64::try_from((until - now).num_seconds())
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// Whether `header` holds the admin's credentials: from the cache, or by an argon2 check that

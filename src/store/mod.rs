@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clients;
 pub mod operations;
 pub mod oplog;
+pub mod retry;
 pub mod servers;
 
 use std::str::FromStr;

@@ -2,5 +2,6 @@
 
 mod auth;
 mod clients;
+mod concurrency;
 mod servers;
 mod service;
