@@ -28,6 +28,8 @@ pub struct ClientView {
     pub admin_f: String,
     pub admin_i: String,
     pub admin_o: String,
+    /// The administrator's login in the LIMS: 1 to 64 of letters a-z and A-Z, digits, '.',
+    /// '_', '@' and '-', starting with a letter or digit.
     pub admin_login: String,
     /// Whether a lab admin password is stored; the password itself is never returned.
     pub password_set: bool,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::AuditTarget;
 use super::input::{Id, Input, Params, Text, check_text, parse_bool, parse_int, present};
 use crate::crypto::purpose;
-use crate::domain::{BaseDir, DomainName, Environment, Host, SqlKind, UnixUser};
+use crate::domain::{BaseDir, DomainName, Environment, Host, ServerSecret, SqlKind, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::servers::{self, DeleteOutcome, ServerRow, ServerSpec, WriteError};
@@ -89,7 +89,7 @@ pub struct ServerInput {
     /// The domain clients live under (`subdomain.domain`).
     domain: Option<Text>,
     sql_user: Option<Text>,
-    /// Write-only.
+    /// Write-only. 8 to 256 characters: a shorter secret cannot be masked in operation logs.
     sql_password: Option<Text>,
     /// Default 22.
     ssh_port: Option<Text>,
@@ -185,8 +185,8 @@ fn validate(
     };
     let sql_password_enc = match present(&input.sql_password) {
         Some(v) => p
-            .check("sql_password", check_text(v, 256, true))
-            .map(|v| state.cipher.seal(purpose::SERVER_SQL_PASSWORD, &v)),
+            .check("sql_password", ServerSecret::parse(v))
+            .map(|v| state.cipher.seal(purpose::SERVER_SQL_PASSWORD, v.expose())),
         None if stored.is_none() => {
             p.add("sql_password", "is required");
             None

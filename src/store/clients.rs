@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::operations::{self, NewOperation};
 use super::retry::{Retryable, WritePool as _, with_retry};
 use super::{Db, Page, with_db};
-use crate::domain::{ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
+use crate::domain::{AdminLogin, ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
 
 /// A client row as stored. `password_enc` is sealed; it never leaves the process.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -53,7 +53,7 @@ pub struct ClientSpec {
     pub admin_f: String,
     pub admin_i: String,
     pub admin_o: String,
-    pub admin_login: String,
+    pub admin_login: AdminLogin,
     /// Sealed with the master key; `None` on update keeps the stored one.
     pub password_enc: Option<String>,
     pub subdomain: Subdomain,
@@ -261,7 +261,7 @@ pub async fn insert(
             .bind(&spec.admin_f)
             .bind(&spec.admin_i)
             .bind(&spec.admin_o)
-            .bind(&spec.admin_login)
+            .bind(spec.admin_login.as_str())
             .bind(spec.password_enc.as_deref())
             .bind(spec.subdomain.as_str())
             .bind(&fqdn)
@@ -335,7 +335,7 @@ pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteEr
             .bind(&spec.admin_f)
             .bind(&spec.admin_i)
             .bind(&spec.admin_o)
-            .bind(&spec.admin_login)
+            .bind(spec.admin_login.as_str())
             .bind(spec.password_enc.as_deref())
             .bind(spec.email.as_ref().map_or("", Email::as_str))
             .bind(&spec.phone)
