@@ -13,7 +13,7 @@ use tower_http::request_id::RequestId;
 
 use super::auth::{AdminUser, ClientIp};
 use super::input::{self, BODY_LIMIT, DecodedBody, Params, pagination};
-use crate::error::{ApiError, ApiResult, Problems};
+use crate::error::{ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEntry};
 
@@ -57,7 +57,7 @@ pub async fn record(
     let (mut parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
-        .map_err(|_| ApiError::BadRequest(format!("the body is larger than {BODY_LIMIT} bytes")))?;
+        .map_err(|_| input::too_large())?;
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)

@@ -14,6 +14,13 @@ use crate::error::{ApiError, Problems};
 /// The largest body accepted (bytes).
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// The 413 for a body over [`BODY_LIMIT`] (or one that could not be read whole).
+pub fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than {BODY_LIMIT} bytes (or could not be read whole)"
+    ))
+}
+
 /// A body already decoded into fields, left in the request's extensions by the audit layer so
 /// the handler does not decode it again.
 #[derive(Clone, Debug)]
@@ -95,9 +102,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
                     .get(CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-                    ApiError::BadRequest(format!("the body is larger than {BODY_LIMIT} bytes"))
-                })?;
+                let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+                    .await
+                    .map_err(|_| too_large())?;
                 decode(content_type.as_deref(), bytes).await?
             }
         };

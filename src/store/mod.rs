@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod clients;
+pub mod idempotency;
 pub mod operations;
 pub mod oplog;
 pub mod retry;

@@ -3,5 +3,6 @@
 mod auth;
 mod clients;
 mod concurrency;
+mod idempotency;
 mod servers;
 mod service;

@@ -253,6 +253,19 @@ impl TestApp {
             .await
     }
 
+    /// Sends a request as the admin, with extra headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let password = self.password.lock().unwrap().clone();
+        self.send_with(method, path, body, Some((ADMIN, &password)), headers)
+            .await
+    }
+
     /// Sends a request with the given credentials (or none).
     pub async fn send(
         &self,
@@ -261,9 +274,24 @@ impl TestApp {
         body: Body,
         auth: Option<(&str, &str)>,
     ) -> Reply {
+        self.send_with(method, path, body, auth, &[]).await
+    }
+
+    /// Sends a request with the given credentials (or none) and extra headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        auth: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some((user, password)) = auth {
             request = request.basic_auth(user, Some(password));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         request = match body {
             Body::None => request,
