@@ -1,6 +1,6 @@
 //! Actions on servers and clients that run on the fleet: checks, images, reboots, host keys.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::audit::AuditTarget;
 use super::auth::AdminUser;
-use super::input::{Id, Params, parse_int};
+use super::input::{Id, Params, Segment, parse_int};
 use super::operations::submit;
 use crate::domain::{BaseDir, Host, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
@@ -35,7 +35,7 @@ pub struct CheckParams {
     responses((status = 200, body = CheckReport), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn check_host(
     State(state): State<AppState>,
-    Path(host): Path<String>,
+    Segment(host): Segment,
     Params(p): Params<CheckParams>,
 ) -> ApiResult<Json<CheckReport>> {
     let mut problems = Problems::default();

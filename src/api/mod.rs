@@ -143,6 +143,7 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlid))
+        .layer(axum::middleware::from_fn(input::limit_uri))
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
