@@ -1,11 +1,8 @@
 //! HTTP Basic Auth of the one admin, the brute-force lockout, and password changes.
 //!
-//! argon2 costs ~20 ms per check, so a credential that verified once is remembered as a keyed
-//! hash of (Authorization header, stored password hash). Changing the password changes the
-//! stored hash, so every remembered credential stops matching at once, in every process.
+//! argon2 costs ~20 ms per check, so a credential that verified once is remembered (see
+//! [`crate::accounts::CredentialCache`]).
 
-use crate::sync::Mutex;
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,10 +10,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use rand::RngCore as _;
 use serde::Deserialize;
-use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use super::input::{Input, Text, required};
@@ -24,55 +18,6 @@ use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::admin::{self, AuthSnapshot, Failure};
 use crate::{accounts, crypto};
-
-/// Entries kept before the cache is emptied (a bound, not an eviction policy: verified
-/// credentials are few, and a cleared cache costs one argon2 check per credential).
-const CACHE_CAPACITY: usize = 4096;
-
-/// argon2id verifications allowed at once. Each takes ~19 MiB and ~20 ms of a core: unbounded,
-/// a burst of logins (or of wrong passwords) would cost 19 MiB per request in flight.
-const VERIFY_SLOTS: usize = 1;
-
-/// Credentials that verified, as keyed hashes; never the credentials themselves.
-pub struct CredentialCache {
-    key: [u8; 32],
-    verified: Mutex<HashSet<[u8; 32]>>,
-    verify_slots: tokio::sync::Semaphore,
-}
-
-impl Default for CredentialCache {
-    fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        Self {
-            key,
-            verified: Mutex::new(HashSet::new()),
-            verify_slots: tokio::sync::Semaphore::new(VERIFY_SLOTS),
-        }
-    }
-}
-
-impl CredentialCache {
-    fn fingerprint(&self, header: &[u8], password_hash: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        mac.update(header);
-        mac.update(&[0]);
-        mac.update(password_hash.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    fn contains(&self, fingerprint: &[u8; 32]) -> bool {
-        self.verified.lock().contains(fingerprint)
-    }
-
-    fn insert(&self, fingerprint: [u8; 32]) {
-        let mut verified = self.verified.lock();
-        if verified.len() >= CACHE_CAPACITY {
-            verified.clear();
-        }
-        verified.insert(fingerprint);
-    }
-}
 
 /// The authenticated admin's name, for the audit trail and logs.
 #[derive(Clone, Debug)]
@@ -181,8 +126,7 @@ async fn credential_ok(
         return Ok(true);
     }
     let _slot = cache
-        .verify_slots
-        .acquire()
+        .verify_slot()
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     // Requests that waited for a slot with the same credential find it verified by now.

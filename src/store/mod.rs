@@ -109,13 +109,6 @@ impl Db {
         }
     }
 
-    pub fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
-        }
-    }
-
     /// Applies the migrations of this backend that the database has not seen yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         // The queue's tables (apalis) are migrated through the same bookkeeping table, so
