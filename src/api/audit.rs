@@ -16,6 +16,8 @@ use super::input::{self, BODY_LIMIT, DecodedBody, Params, pagination};
 use crate::error::{ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEntry};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What a handler acted on, left in its response's extensions for the trail.
 #[derive(Clone, Copy, Debug)]
@@ -163,6 +165,7 @@ impl Who {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Page number, from 1.
     page: Option<String>,
@@ -232,4 +235,9 @@ pub async fn list(
         page,
         per_page,
     }))
+}
+
+/// `/audit`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

@@ -18,6 +18,8 @@ use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::admin::{self, AuthSnapshot, Failure};
 use crate::{accounts, crypto};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The authenticated admin's name, for the audit trail and logs.
 #[derive(Clone, Debug)]
@@ -185,4 +187,9 @@ pub async fn change_password(
         .into_result()?;
     accounts::set_password(&state.db, password).await?;
     Ok(axum::Json(Changed { changed: true }))
+}
+
+/// `/cloud_admin_password`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(change_password))
 }

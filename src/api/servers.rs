@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::AuditTarget;
 use super::input::{Id, Input, Params, Text, check_text, parse_bool, parse_int, present};
@@ -13,6 +15,14 @@ use crate::domain::{BaseDir, DomainName, Environment, Host, ServerSecret, SqlKin
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::servers::{self, DeleteOutcome, ServerRow, ServerSpec, WriteError};
+
+/// `/servers` and `/servers/{id}` (the actions on a server are in `fleet.rs`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, save_unslashed))
+        .routes(routes!(save))
+        .routes(routes!(get, delete))
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ServerView {
@@ -41,8 +51,8 @@ pub struct ServerView {
     /// Whether the server answered over SSH at the last check (null: never checked).
     pub reachable: Option<bool>,
     pub reachable_checked_at: Option<DateTime<Utc>>,
-    /// The last check_host result.
-    #[schema(value_type = Object)]
+    /// The last check_host result (null: never checked).
+    #[schema(value_type = Option<Object>)]
     pub last_check: Option<serde_json::Value>,
 }
 
@@ -248,6 +258,7 @@ fn check_acme_url(value: &str) -> Result<String, String> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `1` to include inactive servers.
     all: Option<String>,
@@ -323,6 +334,18 @@ pub async fn save(
         .extensions_mut()
         .insert(AuditTarget { kind: "server", id });
     Ok(response)
+}
+
+/// The same as `POST /servers/`: the panel posts with the slash, scripts often without.
+#[utoipa::path(post, path = "/servers", tag = "servers",
+    request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn save_unslashed(
+    state: State<AppState>,
+    input: Input<ServerInput>,
+) -> ApiResult<Response> {
+    save(state, input).await
 }
 
 fn write_error(err: WriteError) -> ApiError {
