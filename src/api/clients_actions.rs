@@ -38,6 +38,7 @@ pub struct Accepted {
 #[utoipa::path(post, path = "/clients/", tag = "clients",
     request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Accepted), (status = 200, body = ClientView),
+        (status = 404, description = "The `id` sent names no client", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -57,6 +58,7 @@ pub async fn save(
 #[utoipa::path(post, path = "/clients", tag = "clients",
     request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Accepted), (status = 200, body = ClientView),
+        (status = 404, description = "The `id` sent names no client", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save_unslashed(
     state: State<AppState>,

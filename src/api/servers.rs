@@ -293,6 +293,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::J
 #[utoipa::path(post, path = "/servers/", tag = "servers",
     request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -340,6 +341,7 @@ pub async fn save(
 #[utoipa::path(post, path = "/servers", tag = "servers",
     request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save_unslashed(
     state: State<AppState>,

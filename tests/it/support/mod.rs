@@ -1,7 +1,8 @@
 // Shared by several test binaries, each using only part of it.
 #![allow(dead_code)]
 //! Test support: the real app on a random port, on a fresh SQLite file or a fresh PostgreSQL
-//! database, and an HTTP client that checks no response ever carries a known secret.
+//! database, and an HTTP client that checks every answer against the OpenAPI document
+//! (`contract`) and that no response ever carries a known secret.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -286,7 +287,9 @@ impl TestApp {
         auth: Option<(&str, &str)>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some((user, password)) = auth {
             request = request.basic_auth(user, Some(password));
         }
@@ -311,6 +314,7 @@ impl TestApp {
             headers: response.headers().clone(),
             text: response.text().await.expect("a readable body"),
         };
+        contract::check(&method, path, &reply);
         for secret in self.secrets.lock().unwrap().iter() {
             assert!(
                 !reply.text.contains(secret.as_str()),
@@ -436,5 +440,6 @@ fn init_test_log() {
             .try_init();
     }
 }
+pub mod contract;
 pub mod eventually;
 pub mod testbed;
