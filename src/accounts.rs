@@ -1,7 +1,15 @@
 //! The one admin account of the API: first-start creation and password changes, shared by
-//! `POST /cloud_admin_password` and `alfa-cloud admin set-password`.
+//! `POST /cloud_admin_password` and `alfa-cloud admin set-password`; and the credentials that
+//! verified, remembered so that each request does not pay an argon2 check.
 
+use std::collections::HashSet;
+
+use hmac::{Hmac, Mac};
+use rand::RngCore as _;
 use secrecy::ExposeSecret as _;
+use sha2::Sha256;
+
+use crate::sync::Mutex;
 
 use crate::config::Settings;
 use crate::crypto;
@@ -81,4 +89,63 @@ pub async fn set_password(db: &Db, password: &str) -> anyhow::Result<()> {
 /// argon2 takes ~20 ms of CPU: never on the async workers.
 async fn hash_blocking(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || crypto::hash_password(&password)).await?
+}
+
+/// Entries kept before the cache is emptied (a bound, not an eviction policy: verified
+/// credentials are few, and a cleared cache costs one argon2 check per credential).
+const CACHE_CAPACITY: usize = 4096;
+
+/// argon2id verifications allowed at once. Each takes ~19 MiB and ~20 ms of a core: unbounded,
+/// a burst of logins (or of wrong passwords) would cost 19 MiB per request in flight.
+const VERIFY_SLOTS: usize = 1;
+
+/// Credentials that verified, as keyed hashes; never the credentials themselves.
+pub struct CredentialCache {
+    key: [u8; 32],
+    verified: Mutex<HashSet<[u8; 32]>>,
+    verify_slots: tokio::sync::Semaphore,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self {
+            key,
+            verified: Mutex::new(HashSet::new()),
+            verify_slots: tokio::sync::Semaphore::new(VERIFY_SLOTS),
+        }
+    }
+}
+
+impl CredentialCache {
+    /// A keyed hash of (Authorization header, stored password hash): changing the password
+    /// changes the stored hash, so every remembered credential stops matching at once, in
+    /// every process.
+    pub fn fingerprint(&self, header: &[u8], password_hash: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(header);
+        mac.update(&[0]);
+        mac.update(password_hash.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn contains(&self, fingerprint: &[u8; 32]) -> bool {
+        self.verified.lock().contains(fingerprint)
+    }
+
+    pub fn insert(&self, fingerprint: [u8; 32]) {
+        let mut verified = self.verified.lock();
+        if verified.len() >= CACHE_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(fingerprint);
+    }
+
+    /// One of the few argon2 checks allowed at once; held while checking.
+    pub async fn verify_slot(
+        &self,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, tokio::sync::AcquireError> {
+        self.verify_slots.acquire().await
+    }
 }

@@ -58,6 +58,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the request has invalid fields")]
     Validation(Problems),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UriTooLong(String),
     #[error("too many failed logins from this address; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
@@ -80,6 +84,8 @@ impl ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "uri_too_long"),
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -102,8 +108,9 @@ impl From<sqlx::Error> for ApiError {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable code: bad_request, unauthorized, not_found, conflict,
-    /// validation_failed, too_many_requests, unavailable, internal.
+    /// Machine-readable code: bad_request, unauthorized, not_found, method_not_allowed,
+    /// conflict, payload_too_large, uri_too_long, validation_failed, too_many_requests,
+    /// unavailable, internal.
     pub error: String,
     /// What went wrong, for a person.
     pub message: String,

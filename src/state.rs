@@ -2,12 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-
-use crate::api::auth::CredentialCache;
-use crate::api::metrics::Metrics;
+use crate::accounts::CredentialCache;
 use crate::config::Settings;
 use crate::crypto::Cipher;
+use crate::metrics::Metrics;
 use crate::ops::Engine;
 use crate::store::Db;
 
@@ -20,12 +18,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub engine: Engine,
     pub pages: Arc<PageCache>,
-}
-
-impl FromRef<AppState> for Db {
-    fn from_ref(state: &AppState) -> Self {
-        state.db.clone()
-    }
 }
 
 /// Serialized `GET /clients` pages, each valid while the clients' data version it was built at

@@ -13,9 +13,11 @@ use tower_http::request_id::RequestId;
 
 use super::auth::{AdminUser, ClientIp};
 use super::input::{self, BODY_LIMIT, DecodedBody, Params, pagination};
-use crate::error::{ApiError, ApiResult, Problems};
+use crate::error::{ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::audit::{self, NewAuditEntry};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What a handler acted on, left in its response's extensions for the trail.
 #[derive(Clone, Copy, Debug)]
@@ -57,7 +59,7 @@ pub async fn record(
     let (mut parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
-        .map_err(|_| ApiError::BadRequest(format!("the body is larger than {BODY_LIMIT} bytes")))?;
+        .map_err(|_| input::too_large())?;
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
@@ -163,6 +165,7 @@ impl Who {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Page number, from 1.
     page: Option<String>,
@@ -232,4 +235,9 @@ pub async fn list(
         page,
         per_page,
     }))
+}
+
+/// `/audit`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }

@@ -1,11 +1,8 @@
 //! HTTP Basic Auth of the one admin, the brute-force lockout, and password changes.
 //!
-//! argon2 costs ~20 ms per check, so a credential that verified once is remembered as a keyed
-//! hash of (Authorization header, stored password hash). Changing the password changes the
-//! stored hash, so every remembered credential stops matching at once, in every process.
+//! argon2 costs ~20 ms per check, so a credential that verified once is remembered (see
+//! [`crate::accounts::CredentialCache`]).
 
-use crate::sync::Mutex;
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,66 +10,16 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use rand::RngCore as _;
 use serde::Deserialize;
-use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use super::input::{Input, Text, required};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
-use crate::store::admin::{self, AuthSnapshot};
+use crate::store::admin::{self, AuthSnapshot, Failure};
 use crate::{accounts, crypto};
-
-/// Entries kept before the cache is emptied (a bound, not an eviction policy: verified
-/// credentials are few, and a cleared cache costs one argon2 check per credential).
-const CACHE_CAPACITY: usize = 4096;
-
-/// argon2id verifications allowed at once. Each takes ~19 MiB and ~20 ms of a core: unbounded,
-/// a burst of logins (or of wrong passwords) would cost 19 MiB per request in flight.
-const VERIFY_SLOTS: usize = 1;
-
-/// Credentials that verified, as keyed hashes; never the credentials themselves.
-pub struct CredentialCache {
-    key: [u8; 32],
-    verified: Mutex<HashSet<[u8; 32]>>,
-    verify_slots: tokio::sync::Semaphore,
-}
-
-impl Default for CredentialCache {
-    fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        Self {
-            key,
-            verified: Mutex::new(HashSet::new()),
-            verify_slots: tokio::sync::Semaphore::new(VERIFY_SLOTS),
-        }
-    }
-}
-
-impl CredentialCache {
-    fn fingerprint(&self, header: &[u8], password_hash: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        mac.update(header);
-        mac.update(&[0]);
-        mac.update(password_hash.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    fn contains(&self, fingerprint: &[u8; 32]) -> bool {
-        self.verified.lock().contains(fingerprint)
-    }
-
-    fn insert(&self, fingerprint: [u8; 32]) {
-        let mut verified = self.verified.lock();
-        if verified.len() >= CACHE_CAPACITY {
-            verified.clear();
-        }
-        verified.insert(fingerprint);
-    }
-}
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The authenticated admin's name, for the audit trail and logs.
 #[derive(Clone, Debug)]
@@ -123,10 +70,9 @@ pub async fn require_admin(
         .ok_or_else(|| ApiError::Unavailable("no admin account exists yet".into()))?;
     let now = chrono::Utc::now();
     if let Some(until) = snapshot.locked_until.filter(|until| *until > now) {
-        let retry_after = u64::try_from((until - now).num_seconds())
-            .unwrap_or(0)
-            .max(1);
-        return Err(ApiError::TooManyRequests { retry_after });
+        return Err(ApiError::TooManyRequests {
+            retry_after: retry_after(until, now),
+        });
     }
     let Some(header) = request
         .headers()
@@ -136,12 +82,21 @@ pub async fn require_admin(
         return Err(ApiError::Unauthorized);
     };
     if !credential_ok(&state, &header, &snapshot).await? {
-        if let Some(until) = admin::record_failure(&state.db, &ip).await? {
-            tracing::warn!(client.ip = %ip, locked_until = %until, "too many failed logins: address locked out");
-        } else {
-            tracing::info!(client.ip = %ip, "failed login");
-        }
-        return Err(ApiError::Unauthorized);
+        return Err(match admin::record_failure(&state.db, &ip).await? {
+            Failure::Counted(Some(until)) => {
+                tracing::warn!(client.ip = %ip, locked_until = %until, "too many failed logins: address locked out");
+                ApiError::Unauthorized
+            }
+            Failure::Counted(None) => {
+                tracing::info!(client.ip = %ip, "failed login");
+                ApiError::Unauthorized
+            }
+            // Failures that arrived together with the one that locked the address out: they
+            // are past the limit, so they learn nothing about the password.
+            Failure::LockedOut(until) => ApiError::TooManyRequests {
+                retry_after: retry_after(until, chrono::Utc::now()),
+            },
+        });
     }
     if snapshot.failures.is_some() {
         admin::clear_failures(&state.db, &ip).await?;
@@ -151,6 +106,13 @@ pub async fn require_admin(
         .insert(AdminUser(snapshot.username));
     request.extensions_mut().insert(ClientIp(ip));
     Ok(next.run(request).await)
+}
+
+/// Whole seconds until `until`, at least 1 (for `Retry-After`).
+fn retry_after(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> u64 {
+    u64::try_from((until - now).num_seconds())
+        .unwrap_or(0)
+        .max(1)
 }
 
 /// Whether `header` holds the admin's credentials: from the cache, or by an argon2 check that
@@ -166,8 +128,7 @@ async fn credential_ok(
         return Ok(true);
     }
     let _slot = cache
-        .verify_slots
-        .acquire()
+        .verify_slot()
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     // Requests that waited for a slot with the same credential find it verified by now.
@@ -226,4 +187,9 @@ pub async fn change_password(
         .into_result()?;
     accounts::set_password(&state.db, password).await?;
     Ok(axum::Json(Changed { changed: true }))
+}
+
+/// `/cloud_admin_password`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(change_password))
 }

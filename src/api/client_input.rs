@@ -4,7 +4,9 @@ use serde::Deserialize;
 
 use super::input::{Text, check_text, parse_int, present};
 use crate::crypto::purpose;
-use crate::domain::{Email, IpAllowList, Subdomain, TimeZone, VersionTag, parse_datetime};
+use crate::domain::{
+    AdminLogin, Email, IpAllowList, LabPassword, Subdomain, TimeZone, VersionTag, parse_datetime,
+};
 use crate::error::{ApiError, Problems};
 use crate::state::AppState;
 use crate::store::clients::{self, ClientRow, ClientSpec};
@@ -27,8 +29,11 @@ pub struct ClientInput {
     pub admin_i: Option<Text>,
     /// Administrator's patronymic.
     pub admin_o: Option<Text>,
+    /// The administrator's login in the LIMS: 1 to 64 of letters a-z and A-Z, digits, '.',
+    /// '_', '@' and '-', starting with a letter or digit.
     pub admin_login: Option<Text>,
-    /// Lab administrator's password (8 to 128 characters). Write-only.
+    /// Lab administrator's password: at least 10 characters and at most 72 bytes (bcrypt
+    /// ignores the rest). Write-only.
     pub password: Option<Text>,
     /// Lower-case DNS label: the cloud lives at `subdomain.domain`.
     pub subdomain: Option<Text>,
@@ -78,23 +83,6 @@ fn phone(value: &str) -> Result<String, String> {
     }
 }
 
-fn login(value: &str) -> Result<String, String> {
-    check_text(value, 64, true)?;
-    if value.chars().any(char::is_whitespace) {
-        return Err("must not contain spaces".into());
-    }
-    Ok(value.to_owned())
-}
-
-fn lab_password(value: &str) -> Result<String, String> {
-    let len = value.chars().count();
-    if !(8..=128).contains(&len) {
-        return Err("must be 8 to 128 characters".into());
-    }
-    crate::domain::check_single_line(value)?;
-    Ok(value.to_owned())
-}
-
 /// Validates a client's fields (all of them, reporting every problem) into a spec to write.
 pub async fn validate(
     state: &AppState,
@@ -116,7 +104,7 @@ pub async fn validate(
         p.add("admin_login", "is required");
         None
     } else {
-        p.check("admin_login", login(admin_login))
+        p.check("admin_login", AdminLogin::parse(admin_login))
     };
     let short_name = p.check(
         "short_name",
@@ -167,9 +155,13 @@ pub async fn validate(
         None => Some(stored.and_then(|c| c.license_expires_at)),
     };
     let password_enc = match present(&input.password) {
-        Some(v) => p
-            .check("password", lab_password(v))
-            .map(|v| Some(state.cipher.seal(purpose::CLIENT_ADMIN_PASSWORD, &v))),
+        Some(v) => p.check("password", LabPassword::parse(v)).map(|v| {
+            Some(
+                state
+                    .cipher
+                    .seal(purpose::CLIENT_ADMIN_PASSWORD, v.expose()),
+            )
+        }),
         None => Some(None),
     };
 

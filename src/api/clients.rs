@@ -1,22 +1,32 @@
-//! `/clients`: the labs' clouds.
+//! `/clients`: the labs' clouds. Every `/clients/*` route is declared here; the handlers that
+//! change a client are in `clients_actions.rs`.
 
-use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::audit::AuditTarget;
-use super::auth::AdminUser;
-use super::client_input::{ClientInput, ExpireDateInput, validate};
-use super::input::{Id, Input, Params, check_text, pagination, parse_int, present, required};
-use crate::domain::{ClientState, parse_datetime};
+use super::clients_actions as actions;
+use super::input::{Id, Params, check_text, pagination, parse_int};
+use super::operations::{LogParams, parse_after, read_log, status_text};
+use crate::domain::ClientState;
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::ops::{On, kinds, new_operation};
 use crate::state::AppState;
-use crate::store::clients::{self, BillingType, ClientQuery, ClientRow, SortKey, WriteError};
-use crate::store::servers;
+use crate::store::clients::{self, BillingType, ClientQuery, ClientRow, SortKey};
+
+/// `/clients` and everything under it.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, actions::save_unslashed))
+        .routes(routes!(actions::save))
+        .routes(routes!(billing_types))
+        .routes(routes!(get, actions::put))
+        .routes(routes!(actions::expire_date))
+        .routes(routes!(actions::reboot))
+        .routes(routes!(createlog))
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientView {
@@ -27,6 +37,8 @@ pub struct ClientView {
     pub admin_f: String,
     pub admin_i: String,
     pub admin_o: String,
+    /// The administrator's login in the LIMS: 1 to 64 of letters a-z and A-Z, digits, '.',
+    /// '_', '@' and '-', starting with a letter or digit.
     pub admin_login: String,
     /// Whether a lab admin password is stored; the password itself is never returned.
     pub password_set: bool,
@@ -87,6 +99,7 @@ impl From<ClientRow> for ClientView {
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page number, from 1.
     page: Option<String>,
@@ -190,7 +203,7 @@ fn json_bytes(body: axum::body::Bytes) -> axum::response::Response {
         .into_response()
 }
 
-async fn load(state: &AppState, id: i64) -> ApiResult<ClientRow> {
+pub(super) async fn load(state: &AppState, id: i64) -> ApiResult<ClientRow> {
     clients::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))
@@ -203,135 +216,6 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::J
     Ok(axum::Json(load(&state, id).await?.into()))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Accepted {
-    pub id: i64,
-    #[schema(example = "pending")]
-    pub state: String,
-    /// The creation operation: poll `/clients/{id}/createlog`.
-    pub operation_id: i64,
-    #[schema(example = "queued")]
-    pub status: String,
-}
-
-/// Create a client (202 with its id; it starts `pending`), or update one when `id` is given.
-#[utoipa::path(post, path = "/clients/", tag = "clients",
-    request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 202, body = Accepted), (status = 200, body = ClientView),
-        (status = 422, body = crate::error::ErrorBody)))]
-pub async fn save(
-    State(state): State<AppState>,
-    Extension(user): Extension<AdminUser>,
-    Input(input): Input<ClientInput>,
-) -> ApiResult<Response> {
-    match present(&input.id) {
-        Some(v) => {
-            let id = parse_int(v, 1, i64::MAX).map_err(|e| ApiError::field("id", e))?;
-            update_client(&state, id, &input).await
-        }
-        None => create_client(&state, &user, &input).await,
-    }
-}
-
-/// Update a client's data.
-#[utoipa::path(put, path = "/clients/{id}", tag = "clients", params(("id" = i64, Path)),
-    request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = ClientView), (status = 404, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
-pub async fn put(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Input(input): Input<ClientInput>,
-) -> ApiResult<Response> {
-    update_client(&state, id, &input).await
-}
-
-async fn create_client(
-    state: &AppState,
-    user: &AdminUser,
-    input: &ClientInput,
-) -> ApiResult<Response> {
-    let spec = validate(state, input, None).await?;
-    let server = servers::get(&state.db, spec.server_id)
-        .await?
-        .ok_or_else(|| ApiError::field("server_id", "no such server"))?;
-    let creation = new_operation::<kinds::client_create::ClientCreate>(
-        On::server(server.id),
-        serde_json::json!({ "subdomain": spec.subdomain.as_str(), "version_tag": spec.version_tag.as_str() }),
-        &user.0,
-    );
-    // Client and creation operation commit together; the push comes after, and a queue that
-    // is down only delays the operation (the sweeper pushes it later).
-    let (id, operation_id) = clients::insert(&state.db, &spec, &server.domain, &creation)
-        .await
-        .map_err(write_error)?;
-    state.engine.push(&[operation_id]).await;
-    tracing::info!(client.id = id, client.subdomain = %spec.subdomain, server.id = server.id, op.id = operation_id, "client registered");
-    let body = Accepted {
-        id,
-        state: ClientState::Pending.as_str().to_owned(),
-        operation_id,
-        status: "queued".to_owned(),
-    };
-    let mut response = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
-    response
-        .extensions_mut()
-        .insert(AuditTarget { kind: "client", id });
-    Ok(response)
-}
-
-async fn update_client(state: &AppState, id: i64, input: &ClientInput) -> ApiResult<Response> {
-    let stored = load(state, id).await?;
-    let spec = validate(state, input, Some(&stored)).await?;
-    clients::update(&state.db, id, &spec)
-        .await
-        .map_err(write_error)?;
-    tracing::info!(client.id = id, "client updated");
-    let mut response = axum::Json(ClientView::from(load(state, id).await?)).into_response();
-    response
-        .extensions_mut()
-        .insert(AuditTarget { kind: "client", id });
-    Ok(response)
-}
-
-fn write_error(err: WriteError) -> ApiError {
-    match err {
-        WriteError::FqdnTaken => ApiError::field(
-            "subdomain",
-            "is already used by another client on this domain",
-        ),
-        WriteError::Db(e) => e.into(),
-    }
-}
-
-/// Set the last day the lab may use its cloud. `sender` is recorded with the change.
-#[utoipa::path(post, path = "/clients/{id}/expire_date", tag = "clients", params(("id" = i64, Path)),
-    request_body(content = ExpireDateInput, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = ClientView), (status = 404, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
-pub async fn expire_date(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Input(input): Input<ExpireDateInput>,
-) -> ApiResult<Response> {
-    let mut p = Problems::default();
-    let sender = required(&mut p, "sender", &input.sender)
-        .and_then(|v| p.check("sender", check_text(v, 100, true)));
-    let at = required(&mut p, "license_expires_at", &input.license_expires_at)
-        .and_then(|v| p.check("license_expires_at", parse_datetime(v)));
-    p.into_result()?;
-    let (sender, at) = (sender.expect("checked"), at.expect("checked"));
-    if !clients::set_license_expiry(&state.db, id, at, &sender).await? {
-        return Err(ApiError::NotFound(format!("client {id} does not exist")));
-    }
-    tracing::info!(client.id = id, sender = %sender, license_expires_at = %at, "licence end date changed");
-    let mut response = axum::Json(ClientView::from(load(&state, id).await?)).into_response();
-    response
-        .extensions_mut()
-        .insert(AuditTarget { kind: "client", id });
-    Ok(response)
-}
-
 /// All billing types.
 #[utoipa::path(get, path = "/clients/billing_types", tag = "clients",
     responses((status = 200, body = Vec<BillingType>)))]
@@ -339,4 +223,42 @@ pub async fn billing_types(
     State(state): State<AppState>,
 ) -> ApiResult<axum::Json<Vec<BillingType>>> {
     Ok(axum::Json(clients::billing_types(&state.db).await?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreateLog {
+    /// null while the creation runs; then "ok" or "error".
+    pub completed: Option<String>,
+    pub status: String,
+    pub status_text: String,
+    /// The log lines after `after`.
+    pub log: Vec<String>,
+    /// Pass as `after` to get only newer lines.
+    pub next: i64,
+    pub operation_id: i64,
+}
+
+/// The client's creation log, in the shape the panel polls.
+#[utoipa::path(get, path = "/clients/{id}/createlog", tag = "clients", params(("id" = i64, Path), LogParams),
+    responses((status = 200, body = CreateLog), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn createlog(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<LogParams>,
+) -> ApiResult<axum::Json<CreateLog>> {
+    let after = parse_after(p.after.as_deref())?;
+    let client = load(&state, id).await?;
+    let op_id = client
+        .creation_operation_id
+        .ok_or_else(|| ApiError::NotFound(format!("client {id} has no creation operation")))?;
+    let (row, lines, complete) = read_log(&state, op_id, after).await?;
+    let completed = complete.then(|| if row.status == "ok" { "ok" } else { "error" }.to_owned());
+    Ok(axum::Json(CreateLog {
+        completed,
+        next: lines.last().map_or(after, |l| l.seq),
+        status_text: status_text(&row),
+        status: row.status,
+        log: lines.into_iter().map(|l| l.line).collect(),
+        operation_id: op_id,
+    }))
 }

@@ -1,24 +1,38 @@
-//! Actions on servers and clients that run on the fleet: checks, images, reboots, host keys.
+//! Actions on servers that run on the fleet: checks, images, reboots, host keys, and the key
+//! the workers log in with. (A client's own actions are in `clients_actions.rs`.)
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::AuditTarget;
 use super::auth::AdminUser;
-use super::input::{Id, Params, parse_int};
+use super::input::{Id, Params, Segment, parse_int};
 use super::operations::submit;
 use crate::domain::{BaseDir, Host, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::ops::CheckReport;
 use crate::ops::{On, kinds};
 use crate::state::AppState;
-use crate::store::{clients, servers};
+use crate::store::servers;
+
+/// `/servers/check_host/*`, `/servers/{id}/<action>` and `/ssh_public_key`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check_host))
+        .routes(routes!(images))
+        .routes(routes!(reboot_server))
+        .routes(routes!(forget_host_key))
+        .routes(routes!(ssh_public_key))
+}
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct CheckParams {
     /// Default 22.
     ssh_port: Option<String>,
@@ -34,7 +48,7 @@ pub struct CheckParams {
     responses((status = 200, body = CheckReport), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn check_host(
     State(state): State<AppState>,
-    Path(host): Path<String>,
+    Segment(host): Segment,
     Params(p): Params<CheckParams>,
 ) -> ApiResult<Json<CheckReport>> {
     let mut problems = Problems::default();
@@ -103,30 +117,17 @@ pub async fn reboot_server(
     submit::<kinds::reboot_server::RebootServer>(&state, &user, On::server(id), json!({})).await
 }
 
-/// Restart a client's container (an operation).
-#[utoipa::path(get, path = "/clients/{id}/reboot", tag = "fleet", params(("id" = i64, Path)),
-    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn reboot_client(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Extension(user): Extension<AdminUser>,
-) -> ApiResult<Response> {
-    let client = clients::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
-    submit::<kinds::client_reboot::ClientReboot>(
-        &state,
-        &user,
-        On::client(client.server_id, id),
-        json!({}),
-    )
-    .await
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HostKeyForgotten {
+    pub server_id: i64,
+    /// Always false: the next connection records the key the server shows.
+    pub host_key_known: bool,
 }
 
 /// Forget a server's recorded SSH host key (after a reinstall): the next connection records
 /// the new one.
 #[utoipa::path(post, path = "/servers/{id}/forget_host_key", tag = "fleet", params(("id" = i64, Path)),
-    responses((status = 200), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = HostKeyForgotten), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn forget_host_key(State(state): State<AppState>, Id(id): Id) -> ApiResult<Response> {
     let row = server(&state, id).await?;
     state.engine.forget_host_key(&row).await?;
@@ -134,7 +135,11 @@ pub async fn forget_host_key(State(state): State<AppState>, Id(id): Id) -> ApiRe
         server.id = id,
         "host key forgotten: the next connection trusts whatever key the server shows"
     );
-    let mut response = Json(json!({ "server_id": id, "host_key_known": false })).into_response();
+    let mut response = Json(HostKeyForgotten {
+        server_id: id,
+        host_key_known: false,
+    })
+    .into_response();
     response
         .extensions_mut()
         .insert(AuditTarget { kind: "server", id });

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -32,4 +34,11 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, axum::Json<Hea
             }),
         )
     }
+}
+
+/// `/health` and `/ready`: public, no credentials.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
 }

@@ -1,6 +1,9 @@
 //! `Idempotency-Key` on POST: a retried request (same key, same path) gets the first
 //! request's answer, and its operation, instead of starting a second one. Keys live 24 hours
 //! in the shared database, so a retry that lands on another API process is caught too.
+//!
+//! The key is stored with a SHA-256 of the request (method, path and fields): the same key on
+//! a different request is a client's bug, answered 422, never with the other request's answer.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,9 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::AdminUser;
+use super::input::DecodedBody;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::oplog::{self, KeyState};
+use crate::store::idempotency::{self, KeyState};
 
 const HEADER: &str = "idempotency-key";
 /// Largest answer kept for replay.
@@ -43,7 +47,13 @@ pub async fn replay_or_run(
         .map(|u| u.0.as_str())
         .unwrap_or_default();
     let scoped = format!("{user} POST {} {key}", request.uri().path());
-    match oplog::idempotency_begin(&state.db, &scoped).await? {
+    let (request, hash) = request_hash(request).await?;
+    match idempotency::begin(&state.db, &scoped, &hash).await? {
+        KeyState::Mismatch => Err(ApiError::field(
+            "Idempotency-Key",
+            "was already used for a different request (another method, path or body): \
+             send a new key with a new request",
+        )),
         KeyState::Done { status, body } => {
             let mut response = (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
@@ -70,8 +80,42 @@ pub async fn replay_or_run(
                 .then(|| std::str::from_utf8(&bytes).ok())
                 .flatten()
                 .map(|text| (parts.status.as_u16(), text));
-            oplog::idempotency_finish(&state.db, &scoped, keep).await?;
+            idempotency::finish(&state.db, &scoped, keep).await?;
             Ok(Response::from_parts(parts, Body::from(bytes)))
         }
     }
+}
+
+/// SHA-256 (hex) of the method, the path and the request's fields. The fields as decoded (the
+/// audit layer leaves them in the request), not the raw bytes: a retry that re-encodes the same
+/// form gets a new multipart boundary, and is still the same request. A body that did not
+/// decode is hashed as sent.
+async fn request_hash(request: Request) -> ApiResult<(Request, String)> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(request.method().as_str());
+    hasher.update(b"\n");
+    hasher.update(request.uri().path());
+    hasher.update(b"\n");
+    let request = match request.extensions().get::<DecodedBody>() {
+        // serde_json's map is ordered by key: the same fields always serialise alike.
+        Some(DecodedBody(fields)) => {
+            hasher.update(serde_json::Value::Object(fields.clone()).to_string());
+            request
+        }
+        None => {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, super::input::BODY_LIMIT)
+                .await
+                .map_err(|_| super::input::too_large())?;
+            hasher.update(&bytes);
+            Request::from_parts(parts, Body::from(bytes))
+        }
+    };
+    let hash = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((request, hash))
 }

@@ -14,6 +14,36 @@ use crate::error::{ApiError, Problems};
 /// The largest body accepted (bytes).
 pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// The longest path and query accepted (bytes), as nginx's default header buffer (8 KiB).
+/// Hyper itself refuses a URI over 64 KiB before the app sees it, with an empty 414.
+pub const URI_LIMIT: usize = 8 * 1024;
+
+/// Refuses an overlong URI with the JSON 414, before anything else reads it.
+pub async fn limit_uri(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if len > URI_LIMIT {
+        return ApiError::UriTooLong(format!(
+            "the path and query are {len} bytes; at most {URI_LIMIT} are accepted"
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The 413 for a body over [`BODY_LIMIT`] (or one that could not be read whole).
+pub fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the body is larger than {BODY_LIMIT} bytes (or could not be read whole)"
+    ))
+}
+
 /// A body already decoded into fields, left in the request's extensions by the audit layer so
 /// the handler does not decode it again.
 #[derive(Clone, Debug)]
@@ -95,9 +125,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
                     .get(CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
-                    ApiError::BadRequest(format!("the body is larger than {BODY_LIMIT} bytes"))
-                })?;
+                let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+                    .await
+                    .map_err(|_| too_large())?;
                 decode(content_type.as_deref(), bytes).await?
             }
         };
@@ -210,6 +240,24 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// The one text parameter of a path (`/servers/check_host/{host_ip}`); a segment that is not
+/// UTF-8 is a JSON 400 like every error (axum's own rejection is plain text).
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(raw)| Segment(raw))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
 /// A numeric id from the path (`/servers/{id}`).
 pub struct Id(pub i64);
 
@@ -220,10 +268,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let Segment(raw) = Segment::from_request_parts(parts, state).await?;
         raw.parse::<i64>()
             .ok()
             .filter(|id| *id > 0)

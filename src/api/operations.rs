@@ -1,16 +1,14 @@
-//! `/operations`: what the workers do, their live logs, and cancelling.
-
-use std::convert::Infallible;
-use std::time::Duration;
+//! `/operations`: what the workers do, their logs, and cancelling (the live event stream is
+//! in `events.rs`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::AuditTarget;
 use super::auth::AdminUser;
@@ -20,11 +18,10 @@ use crate::ops::{Cancel, Kind, On};
 use crate::state::AppState;
 use crate::store::operations::{self, OperationQuery, OperationRow};
 use crate::store::oplog::{self, LogLine};
+use crate::store::steps::{self, StepRow};
 
 /// Most lines one `/log` answer carries; the cursor fetches the rest.
 const LOG_PAGE: i64 = 1000;
-/// How often the event stream looks for new lines.
-const EVENTS_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OperationView {
@@ -43,7 +40,8 @@ pub struct OperationView {
     pub params: Value,
     pub attempt: i64,
     pub max_attempts: i64,
-    #[schema(value_type = Object)]
+    /// What the operation found (e.g. the images); null until it ends, or when it has none.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     pub error: Option<String>,
     pub cancel_requested: bool,
@@ -52,8 +50,11 @@ pub struct OperationView {
     pub finished_at: Option<DateTime<Utc>>,
     /// Children of a fan-out, counted by status (`GET /operations/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub children: Option<Value>,
+    /// The named steps of every attempt, in order (`GET /operations/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepRow>>,
 }
 
 pub fn status_text(row: &OperationRow) -> String {
@@ -88,8 +89,19 @@ impl From<OperationRow> for OperationView {
             started_at: row.started_at,
             finished_at: row.finished_at,
             children: None,
+            steps: None,
         }
     }
+}
+
+/// `/operations/*`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(log))
+        .routes(routes!(super::events::events))
+        .routes(routes!(cancel))
 }
 
 /// The answer of every endpoint that starts an operation.
@@ -124,7 +136,7 @@ pub fn accepted(operation_id: i64) -> Response {
     response
 }
 
-async fn load(state: &AppState, id: i64) -> ApiResult<OperationRow> {
+pub(super) async fn load(state: &AppState, id: i64) -> ApiResult<OperationRow> {
     operations::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("operation {id} does not exist")))
@@ -132,6 +144,7 @@ async fn load(state: &AppState, id: i64) -> ApiResult<OperationRow> {
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     page: Option<String>,
     per_page: Option<String>,
@@ -199,7 +212,7 @@ pub async fn list(
     }))
 }
 
-/// One operation, with its children's summary.
+/// One operation, with its steps and its children's summary.
 #[utoipa::path(get, path = "/operations/{id}", tag = "operations", params(("id" = i64, Path)),
     responses((status = 200, body = OperationView), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(
@@ -218,14 +231,16 @@ pub async fn get(
         }
         view.children = Some(Value::Object(map));
     }
+    view.steps = Some(steps::list(&state.db, id).await?);
     Ok(axum::Json(view))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct LogParams {
     /// Return lines after this sequence number (0 or absent: from the start).
-    after: Option<String>,
+    pub(super) after: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -239,7 +254,7 @@ pub struct LogPage {
     pub finished: bool,
 }
 
-fn parse_after(after: Option<&str>) -> ApiResult<i64> {
+pub(super) fn parse_after(after: Option<&str>) -> ApiResult<i64> {
     match after.filter(|a| !a.is_empty()) {
         None => Ok(0),
         Some(v) => parse_int(v, 0, i64::MAX).map_err(|e| ApiError::field("after", e)),
@@ -248,7 +263,7 @@ fn parse_after(after: Option<&str>) -> ApiResult<i64> {
 
 /// Reads lines after the cursor. The status is read first, so a finished status with a
 /// complete `lines` can never be followed by more lines.
-async fn read_log(
+pub(super) async fn read_log(
     state: &AppState,
     id: i64,
     after: i64,
@@ -276,82 +291,6 @@ pub async fn log(
         finished,
         lines,
     }))
-}
-
-/// Server-Sent Events: `line` events (id = sequence number) and `status` events as they
-/// happen, then `end`. Reconnecting with `Last-Event-ID` resumes after that line.
-#[utoipa::path(get, path = "/operations/{id}/events", tag = "operations", params(("id" = i64, Path)),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream")))]
-pub async fn events(
-    State(state): State<AppState>,
-    Id(id): Id,
-    headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    load(&state, id).await?;
-    let mut cursor = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
-    let stream = async_stream(move |tx| async move {
-        let mut last_status = String::new();
-        loop {
-            let Ok((row, lines, complete)) = read_log(&state, id, cursor).await else {
-                return;
-            };
-            for line in &lines {
-                cursor = line.seq;
-                let event = Event::default()
-                    .event("line")
-                    .id(line.seq.to_string())
-                    .json_data(line);
-                if tx
-                    .send(event.expect("a log line serialises"))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            let text = status_text(&row);
-            if text != last_status {
-                let data = serde_json::json!({ "status": row.status, "status_text": text });
-                if tx
-                    .send(Event::default().event("status").data(data.to_string()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                last_status = text;
-            }
-            if complete {
-                let _ = tx
-                    .send(Event::default().event("end").data(row.status))
-                    .await;
-                return;
-            }
-            if lines.is_empty() {
-                tokio::time::sleep(EVENTS_POLL).await;
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// A stream fed by a task through a small channel (backpressure: a slow reader slows the
-/// polling, never grows a buffer).
-fn async_stream<F, Fut>(producer: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(producer(tx));
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -390,44 +329,4 @@ pub async fn cancel(State(state): State<AppState>, Id(id): Id) -> ApiResult<Resp
         id,
     });
     Ok(response)
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreateLog {
-    /// null while the creation runs; then "ok" or "error".
-    pub completed: Option<String>,
-    pub status: String,
-    pub status_text: String,
-    /// The log lines after `after`.
-    pub log: Vec<String>,
-    /// Pass as `after` to get only newer lines.
-    pub next: i64,
-    pub operation_id: i64,
-}
-
-/// The client's creation log, in the shape the panel polls.
-#[utoipa::path(get, path = "/clients/{id}/createlog", tag = "clients", params(("id" = i64, Path), LogParams),
-    responses((status = 200, body = CreateLog), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn createlog(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Params(p): Params<LogParams>,
-) -> ApiResult<axum::Json<CreateLog>> {
-    let after = parse_after(p.after.as_deref())?;
-    let client = crate::store::clients::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
-    let op_id = client
-        .creation_operation_id
-        .ok_or_else(|| ApiError::NotFound(format!("client {id} has no creation operation")))?;
-    let (row, lines, complete) = read_log(&state, op_id, after).await?;
-    let completed = complete.then(|| if row.status == "ok" { "ok" } else { "error" }.to_owned());
-    Ok(axum::Json(CreateLog {
-        completed,
-        next: lines.last().map_or(after, |l| l.seq),
-        status_text: status_text(&row),
-        status: row.status,
-        log: lines.into_iter().map(|l| l.line).collect(),
-        operation_id: op_id,
-    }))
 }

@@ -5,14 +5,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::audit::AuditTarget;
 use super::input::{Id, Input, Params, Text, check_text, parse_bool, parse_int, present};
 use crate::crypto::purpose;
-use crate::domain::{BaseDir, DomainName, Environment, Host, SqlKind, UnixUser};
+use crate::domain::{BaseDir, DomainName, Environment, Host, ServerSecret, SqlKind, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::servers::{self, DeleteOutcome, ServerRow, ServerSpec, WriteError};
+
+/// `/servers` and `/servers/{id}` (the actions on a server are in `fleet.rs`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, save_unslashed))
+        .routes(routes!(save))
+        .routes(routes!(get, delete))
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ServerView {
@@ -41,8 +51,8 @@ pub struct ServerView {
     /// Whether the server answered over SSH at the last check (null: never checked).
     pub reachable: Option<bool>,
     pub reachable_checked_at: Option<DateTime<Utc>>,
-    /// The last check_host result.
-    #[schema(value_type = Object)]
+    /// The last check_host result (null: never checked).
+    #[schema(value_type = Option<Object>)]
     pub last_check: Option<serde_json::Value>,
 }
 
@@ -89,7 +99,7 @@ pub struct ServerInput {
     /// The domain clients live under (`subdomain.domain`).
     domain: Option<Text>,
     sql_user: Option<Text>,
-    /// Write-only.
+    /// Write-only. 8 to 256 characters: a shorter secret cannot be masked in operation logs.
     sql_password: Option<Text>,
     /// Default 22.
     ssh_port: Option<Text>,
@@ -185,8 +195,8 @@ fn validate(
     };
     let sql_password_enc = match present(&input.sql_password) {
         Some(v) => p
-            .check("sql_password", check_text(v, 256, true))
-            .map(|v| state.cipher.seal(purpose::SERVER_SQL_PASSWORD, &v)),
+            .check("sql_password", ServerSecret::parse(v))
+            .map(|v| state.cipher.seal(purpose::SERVER_SQL_PASSWORD, v.expose())),
         None if stored.is_none() => {
             p.add("sql_password", "is required");
             None
@@ -248,6 +258,7 @@ fn check_acme_url(value: &str) -> Result<String, String> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `1` to include inactive servers.
     all: Option<String>,
@@ -282,6 +293,7 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::J
 #[utoipa::path(post, path = "/servers/", tag = "servers",
     request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -323,6 +335,19 @@ pub async fn save(
         .extensions_mut()
         .insert(AuditTarget { kind: "server", id });
     Ok(response)
+}
+
+/// The same as `POST /servers/`: the panel posts with the slash, scripts often without.
+#[utoipa::path(post, path = "/servers", tag = "servers",
+    request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = ServerView), (status = 200, body = ServerView),
+        (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn save_unslashed(
+    state: State<AppState>,
+    input: Input<ServerInput>,
+) -> ApiResult<Response> {
+    save(state, input).await
 }
 
 fn write_error(err: WriteError) -> ApiError {

@@ -7,11 +7,13 @@
 mod kinds;
 mod names;
 mod network;
+mod secrets;
 mod time;
 
 pub use kinds::{ClientState, Environment, SqlKind};
-pub use names::{BaseDir, DomainName, Email, Subdomain, UnixUser, VersionTag};
+pub use names::{AdminLogin, BaseDir, DomainName, Email, Subdomain, UnixUser, VersionTag};
 pub use network::{Host, IpAllowList};
+pub use secrets::{LabPassword, ServerSecret};
 pub use time::{TimeZone, parse_datetime};
 
 /// Checks the length of free text in characters, not bytes.

@@ -113,6 +113,32 @@ impl Email {
     }
 }
 
+/// The lab administrator's login in the LIMS (a Laravel user name): 1 to 64 of ASCII letters,
+/// digits, `.`, `_`, `@` and `-`, starting with a letter or a digit. Enough for a name
+/// (`i.petrov`) or an e-mail address used as a login; nothing a shell, an SQL string, a
+/// `.env` file or a template gives meaning to (`$`, backticks, quotes, `;`, `|`, spaces), and
+/// no leading `-` that a command would take for an option.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminLogin(String);
+string_newtype!(AdminLogin);
+
+impl AdminLogin {
+    pub const RULE: &str = "must be 1 to 64 of letters a-z and A-Z, digits, '.', '_', '@' and \
+        '-', starting with a letter or digit";
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut bytes = value.bytes();
+        let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+        let rest_ok =
+            bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
+        if first_ok && rest_ok && value.len() <= 64 {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Self::RULE.into())
+        }
+    }
+}
+
 /// A Unix login name for SSH: `[a-z_][a-z0-9_-]{0,31}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnixUser(String);

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::retry::with_retry;
 use super::{Db, with_db};
 
 /// Failed logins from one address within this window...
@@ -46,18 +47,20 @@ pub async fn admin_exists(db: &Db) -> sqlx::Result<bool> {
 /// Creates the admin unless one exists (two processes starting at once create one).
 pub async fn create_admin(db: &Db, username: &str, password_hash: &str) -> sqlx::Result<bool> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO admin_users (username, password_hash, created_at, updated_at) \
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "INSERT INTO admin_users (username, password_hash, created_at, updated_at) \
              SELECT $1, $2, $3, $3 WHERE NOT EXISTS (SELECT 1 FROM admin_users) \
              ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
+            )
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
     })
 }
 
@@ -72,61 +75,92 @@ pub async fn current_hash(db: &Db) -> sqlx::Result<Option<String>> {
 /// Replaces the admin's password hash; every session using the old one fails from now on.
 pub async fn set_password_hash(db: &Db, password_hash: &str) -> sqlx::Result<bool> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE admin_users SET password_hash = $1, updated_at = $2 \
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE admin_users SET password_hash = $1, updated_at = $2 \
              WHERE id = (SELECT MIN(id) FROM admin_users)",
-        )
-        .bind(password_hash)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
+            )
+            .bind(password_hash)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
     })
 }
 
-/// Counts a failed login from `ip`; returns the end of the lockout if this failure starts one.
-pub async fn record_failure(db: &Db, ip: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+/// What one failed login amounts to, decided by the statement that counted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// One of the first [`MAX_FAILURES`] in the window (answer 401); `Some` when this one
+    /// started the lockout.
+    Counted(Option<DateTime<Utc>>),
+    /// Beyond the limit: the address is locked out until then (answer 429).
+    LockedOut(DateTime<Utc>),
+}
+
+/// Counts a failed login from `ip` and says whether it was still within the limit.
+///
+/// One statement counts and answers (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), so
+/// failures arriving at once, in one process or several, each get their own number: exactly
+/// [`MAX_FAILURES`] of them are `Counted`, whatever the interleaving.
+pub async fn record_failure(db: &Db, ip: &str) -> sqlx::Result<Failure> {
     let now = Utc::now();
     let window_opened_after = now - FAILURE_WINDOW;
     let lock_until = now + LOCKOUT;
-    // One statement, so concurrent failures from several API processes all count.
-    let row: (i64, Option<DateTime<Utc>>) = with_db!(db, |pool| {
-        sqlx::query_as(
-            "INSERT INTO auth_failures (ip, failures, window_start, locked_until) \
-             VALUES ($1, 1, $2, NULL) \
-             ON CONFLICT (ip) DO UPDATE SET \
-               failures = CASE WHEN auth_failures.window_start < $3 THEN 1 \
-                               ELSE auth_failures.failures + 1 END, \
-               window_start = CASE WHEN auth_failures.window_start < $3 THEN $2 \
-                                   ELSE auth_failures.window_start END, \
-               locked_until = CASE \
-                   WHEN auth_failures.window_start >= $3 \
-                        AND auth_failures.failures + 1 >= $4 THEN $5 \
-                   ELSE auth_failures.locked_until END \
-             RETURNING failures, locked_until",
-        )
-        .bind(ip)
-        .bind(now)
-        .bind(window_opened_after)
-        .bind(MAX_FAILURES)
-        .bind(lock_until)
-        .fetch_one(pool)
-        .await
+    // A window starts afresh once it is over, unless a lockout is running: failures during a
+    // lockout keep counting, so none of them is ever answered 401.
+    let row: (i64, Option<DateTime<Utc>>) = with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_as(
+                "INSERT INTO auth_failures (ip, failures, window_start, locked_until) \
+                 VALUES ($1, 1, $2, NULL) \
+                 ON CONFLICT (ip) DO UPDATE SET \
+                   failures = CASE WHEN auth_failures.window_start < $3 \
+                                    AND (auth_failures.locked_until IS NULL \
+                                         OR auth_failures.locked_until <= $2) THEN 1 \
+                                   ELSE auth_failures.failures + 1 END, \
+                   window_start = CASE WHEN auth_failures.window_start < $3 \
+                                        AND (auth_failures.locked_until IS NULL \
+                                             OR auth_failures.locked_until <= $2) THEN $2 \
+                                       ELSE auth_failures.window_start END, \
+                   locked_until = CASE \
+                       WHEN auth_failures.locked_until > $2 THEN auth_failures.locked_until \
+                       WHEN auth_failures.window_start >= $3 \
+                            AND auth_failures.failures + 1 >= $4 THEN $5 \
+                       ELSE auth_failures.locked_until END \
+                 RETURNING failures, locked_until",
+            )
+            .bind(ip)
+            .bind(now)
+            .bind(window_opened_after)
+            .bind(MAX_FAILURES)
+            .bind(lock_until)
+            .fetch_one(pool)
+            .await
+        })
     })?;
     Ok(match row {
-        (failures, Some(until)) if failures >= MAX_FAILURES && until > now => Some(until),
-        _ => None,
+        (failures, Some(until)) if failures > MAX_FAILURES && until > now => {
+            Failure::LockedOut(until)
+        }
+        (failures, Some(until)) if failures == MAX_FAILURES && until > now => {
+            Failure::Counted(Some(until))
+        }
+        _ => Failure::Counted(None),
     })
 }
 
 /// Forgets `ip`'s failures after a successful login.
 pub async fn clear_failures(db: &Db, ip: &str) -> sqlx::Result<()> {
-    with_db!(db, |pool| {
-        sqlx::query("DELETE FROM auth_failures WHERE ip = $1")
-            .bind(ip)
-            .execute(pool)
-            .await
-            .map(drop)
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query("DELETE FROM auth_failures WHERE ip = $1")
+                .bind(ip)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     })
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::retry::with_retry;
 use super::{Db, Page, with_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,24 +36,26 @@ pub struct NewAuditEntry {
 
 pub async fn insert(db: &Db, entry: &NewAuditEntry) -> sqlx::Result<()> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query(
-            "INSERT INTO audit_log (at, username, ip, method, path, status, target_kind, \
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "INSERT INTO audit_log (at, username, ip, method, path, status, target_kind, \
              target_id, fields, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(now)
-        .bind(&entry.username)
-        .bind(&entry.ip)
-        .bind(&entry.method)
-        .bind(&entry.path)
-        .bind(i64::from(entry.status))
-        .bind(entry.target_kind)
-        .bind(entry.target_id)
-        .bind(&entry.fields)
-        .bind(&entry.request_id)
-        .execute(pool)
-        .await
-        .map(drop)
+            )
+            .bind(now)
+            .bind(&entry.username)
+            .bind(&entry.ip)
+            .bind(&entry.method)
+            .bind(&entry.path)
+            .bind(i64::from(entry.status))
+            .bind(entry.target_kind)
+            .bind(entry.target_id)
+            .bind(&entry.fields)
+            .bind(&entry.request_id)
+            .execute(pool)
+            .await
+            .map(drop)
+        })
     })
 }
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use super::operations::{self, NewOperation};
+use super::retry::{Retryable, WritePool as _, with_retry};
 use super::{Db, Page, with_db};
-use crate::domain::{ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
+use crate::domain::{AdminLogin, ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
 
 /// A client row as stored. `password_enc` is sealed; it never leaves the process.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -52,7 +53,7 @@ pub struct ClientSpec {
     pub admin_f: String,
     pub admin_i: String,
     pub admin_o: String,
-    pub admin_login: String,
+    pub admin_login: AdminLogin,
     /// Sealed with the master key; `None` on update keeps the stored one.
     pub password_enc: Option<String>,
     pub subdomain: Subdomain,
@@ -227,6 +228,12 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
+impl Retryable for WriteError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Db(e) if e.is_retryable())
+    }
+}
+
 /// Inserts a new client in state `pending` together with the operation that creates it, in one
 /// transaction: there is never a client without its creation operation. `domain` is its
 /// server's domain. Returns (client id, operation id).
@@ -238,107 +245,113 @@ pub async fn insert(
 ) -> Result<(i64, i64), WriteError> {
     let now = Utc::now();
     let fqdn = format!("{}.{domain}", spec.subdomain);
-    let ids = with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let client_id: i64 = sqlx::query_scalar(
-            "INSERT INTO clients (server_id, name, short_name, admin_f, admin_i, admin_o, \
+    let ids = with_retry!(async {
+        with_db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let client_id: i64 = sqlx::query_scalar(
+                "INSERT INTO clients (server_id, name, short_name, admin_f, admin_i, admin_o, \
              admin_login, password_enc, subdomain, fqdn, email, phone, city, timezone, \
              version_tag, allowed_ips, config, license, license_expires_at, billing_type, state, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
              $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) RETURNING id",
-        )
-        .bind(spec.server_id)
-        .bind(&spec.name)
-        .bind(&spec.short_name)
-        .bind(&spec.admin_f)
-        .bind(&spec.admin_i)
-        .bind(&spec.admin_o)
-        .bind(&spec.admin_login)
-        .bind(spec.password_enc.as_deref())
-        .bind(spec.subdomain.as_str())
-        .bind(&fqdn)
-        .bind(spec.email.as_ref().map_or("", Email::as_str))
-        .bind(&spec.phone)
-        .bind(&spec.city)
-        .bind(spec.timezone.as_str())
-        .bind(spec.version_tag.as_str())
-        .bind(spec.allowed_ips.to_json())
-        .bind(&spec.config)
-        .bind(&spec.license)
-        .bind(spec.license_expires_at)
-        .bind(&spec.billing_type)
-        .bind(ClientState::Pending.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let op_id: i64 = sqlx::query_scalar(operations::INSERT)
-            .bind(creation.kind)
-            .bind(creation.server_id)
-            .bind(client_id)
-            .bind(creation.parent_id)
-            .bind(creation.lock_scope.as_str())
-            .bind(&creation.requested_by)
-            .bind(creation.params.to_string())
-            .bind(creation.max_attempts)
+            )
+            .bind(spec.server_id)
+            .bind(&spec.name)
+            .bind(&spec.short_name)
+            .bind(&spec.admin_f)
+            .bind(&spec.admin_i)
+            .bind(&spec.admin_o)
+            .bind(spec.admin_login.as_str())
+            .bind(spec.password_enc.as_deref())
+            .bind(spec.subdomain.as_str())
+            .bind(&fqdn)
+            .bind(spec.email.as_ref().map_or("", Email::as_str))
+            .bind(&spec.phone)
+            .bind(&spec.city)
+            .bind(spec.timezone.as_str())
+            .bind(spec.version_tag.as_str())
+            .bind(spec.allowed_ips.to_json())
+            .bind(&spec.config)
+            .bind(&spec.license)
+            .bind(spec.license_expires_at)
+            .bind(&spec.billing_type)
+            .bind(ClientState::Pending.as_str())
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-        sqlx::query("UPDATE clients SET creation_operation_id = $1 WHERE id = $2")
-            .bind(op_id)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>((client_id, op_id))
+            let op_id: i64 = sqlx::query_scalar(operations::INSERT)
+                .bind(creation.kind)
+                .bind(creation.server_id)
+                .bind(client_id)
+                .bind(creation.parent_id)
+                .bind(creation.lock_scope.as_str())
+                .bind(&creation.requested_by)
+                .bind(creation.params.to_string())
+                .bind(creation.max_attempts)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE clients SET creation_operation_id = $1 WHERE id = $2")
+                .bind(op_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((client_id, op_id))
+        })
     })?;
     Ok(ids)
 }
 
 pub async fn set_state(db: &Db, id: i64, state: ClientState) -> sqlx::Result<()> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query("UPDATE clients SET state = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(state.as_str())
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(drop)
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query("UPDATE clients SET state = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(state.as_str())
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
     })
 }
 
 /// Updates the editable fields of a client. Returns false when no such client exists.
 pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteError> {
     let now = Utc::now();
-    let result = with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE clients SET name = $1, short_name = $2, admin_f = $3, admin_i = $4, \
+    let result = with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE clients SET name = $1, short_name = $2, admin_f = $3, admin_i = $4, \
              admin_o = $5, admin_login = $6, password_enc = COALESCE($7, password_enc), \
              email = $8, phone = $9, city = $10, timezone = $11, allowed_ips = $12, config = $13, \
              license = $14, license_expires_at = $15, billing_type = $16, updated_at = $17 \
              WHERE id = $18",
-        )
-        .bind(&spec.name)
-        .bind(&spec.short_name)
-        .bind(&spec.admin_f)
-        .bind(&spec.admin_i)
-        .bind(&spec.admin_o)
-        .bind(&spec.admin_login)
-        .bind(spec.password_enc.as_deref())
-        .bind(spec.email.as_ref().map_or("", Email::as_str))
-        .bind(&spec.phone)
-        .bind(&spec.city)
-        .bind(spec.timezone.as_str())
-        .bind(spec.allowed_ips.to_json())
-        .bind(&spec.config)
-        .bind(&spec.license)
-        .bind(spec.license_expires_at)
-        .bind(&spec.billing_type)
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
+            )
+            .bind(&spec.name)
+            .bind(&spec.short_name)
+            .bind(&spec.admin_f)
+            .bind(&spec.admin_i)
+            .bind(&spec.admin_o)
+            .bind(spec.admin_login.as_str())
+            .bind(spec.password_enc.as_deref())
+            .bind(spec.email.as_ref().map_or("", Email::as_str))
+            .bind(&spec.phone)
+            .bind(&spec.city)
+            .bind(spec.timezone.as_str())
+            .bind(spec.allowed_ips.to_json())
+            .bind(&spec.config)
+            .bind(&spec.license)
+            .bind(spec.license_expires_at)
+            .bind(&spec.billing_type)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })
     })?;
     Ok(result > 0)
 }
@@ -352,31 +365,33 @@ pub async fn set_license_expiry(
 ) -> sqlx::Result<bool> {
     let now = Utc::now();
     let detail = serde_json::json!({ "license_expires_at": at }).to_string();
-    with_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE clients SET license_expires_at = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(at)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO client_events (client_id, at, actor, kind, detail) \
+    with_retry!(async {
+        with_db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE clients SET license_expires_at = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(at)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO client_events (client_id, at, actor, kind, detail) \
              VALUES ($1, $2, $3, 'expire_date', $4)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(actor)
-        .bind(&detail)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+            )
+            .bind(id)
+            .bind(now)
+            .bind(actor)
+            .bind(&detail)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     })
 }
 

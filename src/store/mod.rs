@@ -8,9 +8,11 @@
 pub mod admin;
 pub mod audit;
 pub mod clients;
+pub mod idempotency;
 mod operation_list;
 pub mod operations;
 pub mod oplog;
+pub mod retry;
 pub mod servers;
 pub mod steps;
 
@@ -106,13 +108,6 @@ impl Db {
                     .context("cannot connect to PostgreSQL")?;
                 Ok(Self::Postgres(pool))
             }
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
         }
     }
 

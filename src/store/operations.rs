@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::retry::with_retry;
 use super::{Db, with_db};
 
 pub use super::operation_list::{OperationQuery, children_summary, list};
@@ -89,19 +90,21 @@ pub(super) const INSERT: &str = "INSERT INTO operations (kind, server_id, client
 
 pub async fn insert(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query_scalar(INSERT)
-            .bind(op.kind)
-            .bind(op.server_id)
-            .bind(op.client_id)
-            .bind(op.parent_id)
-            .bind(op.lock_scope.as_str())
-            .bind(&op.requested_by)
-            .bind(op.params.to_string())
-            .bind(op.max_attempts)
-            .bind(now)
-            .fetch_one(pool)
-            .await
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_scalar(INSERT)
+                .bind(op.kind)
+                .bind(op.server_id)
+                .bind(op.client_id)
+                .bind(op.parent_id)
+                .bind(op.lock_scope.as_str())
+                .bind(&op.requested_by)
+                .bind(op.params.to_string())
+                .bind(op.max_attempts)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        })
     })
 }
 
@@ -133,28 +136,30 @@ pub async fn claim(
     lease_until: DateTime<Utc>,
 ) -> sqlx::Result<Option<Claim>> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query_as(
-            "UPDATE operations SET status = 'running', attempt = attempt + 1, worker_id = $2, \
-               lease_until = $3, started_at = COALESCE(started_at, $4), status_detail = '', \
-               updated_at = $4 \
-             WHERE id = $1 AND NOT cancel_requested \
-               AND (status = 'queued' OR (status = 'running' AND lease_until < $4)) \
-               AND NOT EXISTS (SELECT 1 FROM operations o \
-                 WHERE o.id < operations.id AND o.status IN ('queued', 'running') \
-                   AND operations.lock_scope <> 'none' AND o.lock_scope <> 'none' \
-                   AND o.server_id = operations.server_id \
-                   AND (operations.lock_scope = 'server' OR o.lock_scope = 'server' \
-                        OR o.client_id = operations.client_id) \
-                   AND o.id <> COALESCE(operations.parent_id, 0)) \
-             RETURNING attempt, max_attempts",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(pool)
-        .await
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_as(
+                "UPDATE operations SET status = 'running', attempt = attempt + 1, worker_id = $2, \
+                   lease_until = $3, started_at = COALESCE(started_at, $4), status_detail = '', \
+                   updated_at = $4 \
+                 WHERE id = $1 AND NOT cancel_requested \
+                   AND (status = 'queued' OR (status = 'running' AND lease_until < $4)) \
+                   AND NOT EXISTS (SELECT 1 FROM operations o \
+                     WHERE o.id < operations.id AND o.status IN ('queued', 'running') \
+                       AND operations.lock_scope <> 'none' AND o.lock_scope <> 'none' \
+                       AND o.server_id = operations.server_id \
+                       AND (operations.lock_scope = 'server' OR o.lock_scope = 'server' \
+                            OR o.client_id = operations.client_id) \
+                       AND o.id <> COALESCE(operations.parent_id, 0)) \
+                 RETURNING attempt, max_attempts",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })
     })
 }
 
@@ -178,13 +183,17 @@ pub async fn blocker(db: &Db, id: i64) -> sqlx::Result<Option<i64>> {
 
 /// Says why a queued operation waits (shown as `queued: <detail>`).
 pub async fn set_waiting(db: &Db, id: i64, detail: &str) -> sqlx::Result<()> {
-    with_db!(db, |pool| {
-        sqlx::query("UPDATE operations SET status_detail = $2 WHERE id = $1 AND status = 'queued'")
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE operations SET status_detail = $2 WHERE id = $1 AND status = 'queued'",
+            )
             .bind(id)
             .bind(detail)
             .execute(pool)
             .await
             .map(drop)
+        })
     })
 }
 
@@ -203,16 +212,18 @@ pub async fn renew(
     worker: &str,
     lease_until: DateTime<Utc>,
 ) -> sqlx::Result<Renewal> {
-    let row: Option<bool> = with_db!(db, |pool| {
-        sqlx::query_scalar(
-            "UPDATE operations SET lease_until = $3 \
-             WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(lease_until)
-        .fetch_optional(pool)
-        .await
+    let row: Option<bool> = with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_scalar(
+                "UPDATE operations SET lease_until = $3 \
+                 WHERE id = $1 AND worker_id = $2 AND status = 'running' RETURNING cancel_requested",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(lease_until)
+            .fetch_optional(pool)
+            .await
+        })
     })?;
     Ok(match row {
         Some(cancel) => Renewal::Held { cancel },
@@ -248,21 +259,23 @@ pub async fn finish(
     error: Option<&str>,
 ) -> sqlx::Result<bool> {
     let now = Utc::now();
-    with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE operations SET status = $3, result = $4, error = $5, finished_at = $6, \
-               updated_at = $6, lease_until = NULL \
-             WHERE id = $1 AND worker_id = $2 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(outcome.as_str())
-        .bind(result.map(Value::to_string))
-        .bind(error)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE operations SET status = $3, result = $4, error = $5, finished_at = $6, \
+                   updated_at = $6, lease_until = NULL \
+                 WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(outcome.as_str())
+            .bind(result.map(Value::to_string))
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
     })
 }
 
@@ -290,30 +303,34 @@ pub async fn take_over(
         TakeOver::Queued => "status = 'queued'",
         TakeOver::Expired => "status = 'running' AND lease_until < $4",
     };
-    with_db!(db, |pool| {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "UPDATE operations SET status = 'running', worker_id = $2, lease_until = $3, \
-               updated_at = $4 WHERE id = $1 AND {condition} RETURNING attempt"
-        )))
-        .bind(id)
-        .bind(worker)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(pool)
-        .await
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "UPDATE operations SET status = 'running', worker_id = $2, lease_until = $3, \
+                   updated_at = $4 WHERE id = $1 AND {condition} RETURNING attempt"
+            )))
+            .bind(id)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })
     })
 }
 
 /// Asks a running operation to stop; its worker sees the flag at its next lease renewal.
 pub async fn request_cancel(db: &Db, id: i64) -> sqlx::Result<bool> {
-    with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE operations SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
-        )
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE operations SET cancel_requested = TRUE WHERE id = $1 AND status = 'running'",
+            )
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
     })
 }
 

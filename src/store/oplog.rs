@@ -1,6 +1,6 @@
-//! Operation logs (ordered, append-only lines) and idempotency keys.
+//! Operation logs: ordered, append-only lines.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Db, with_db};
 
@@ -97,80 +97,5 @@ pub async fn after(
         .bind(limit)
         .fetch_all(pool)
         .await
-    })
-}
-
-/// How long a key is remembered.
-pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-
-/// What a key found.
-pub enum KeyState {
-    /// First use: the caller runs the request and then calls [`idempotency_store`].
-    New,
-    /// The first request with this key is still running.
-    InProgress,
-    /// The first request's answer, to replay.
-    Done { status: u16, body: String },
-}
-
-/// Reserves `key`, or reports what the first request with it did.
-pub async fn idempotency_begin(db: &Db, key: &str) -> sqlx::Result<KeyState> {
-    let now = Utc::now();
-    let expired = now - IDEMPOTENCY_WINDOW;
-    with_db!(db, |pool| {
-        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND created_at < $2")
-            .bind(key)
-            .bind(expired)
-            .execute(pool)
-            .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key, created_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
-            return Ok(KeyState::New);
-        }
-        let row: Option<(Option<i64>, Option<String>)> =
-            sqlx::query_as("SELECT status, body FROM idempotency_keys WHERE key = $1")
-                .bind(key)
-                .fetch_optional(pool)
-                .await?;
-        Ok(match row {
-            Some((Some(status), Some(body))) => KeyState::Done {
-                status: u16::try_from(status).unwrap_or(500),
-                body,
-            },
-            _ => KeyState::InProgress,
-        })
-    })
-}
-
-/// Records the answer to replay for `key`; `None` forgets the key (the request may be retried).
-pub async fn idempotency_finish(
-    db: &Db,
-    key: &str,
-    answer: Option<(u16, &str)>,
-) -> sqlx::Result<()> {
-    with_db!(db, |pool| {
-        match answer {
-            Some((status, body)) => {
-                sqlx::query("UPDATE idempotency_keys SET status = $2, body = $3 WHERE key = $1")
-                    .bind(key)
-                    .bind(i64::from(status))
-                    .bind(body)
-                    .execute(pool)
-                    .await
-                    .map(drop)
-            }
-            None => sqlx::query("DELETE FROM idempotency_keys WHERE key = $1")
-                .bind(key)
-                .execute(pool)
-                .await
-                .map(drop),
-        }
     })
 }

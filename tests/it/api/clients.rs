@@ -232,4 +232,42 @@ on_both_backends! {
         let reply = app.get("/clients/12345").await.expect(404);
         assert!(reply.json()["message"].as_str().unwrap().contains("12345"));
     }
+
+    async fn the_lab_admin_password_takes_ten_characters_up_to_seventy_two_bytes(app) {
+        let server = app.create_server(&[]).await.to_string();
+        let base = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", "adm"), ("subdomain", "pw"), ("version_tag", "1.0-master")];
+        // 9 characters; 37 Cyrillic letters are 37 characters but 74 bytes.
+        let long = "ж".repeat(37);
+        for bad in ["123456789", long.as_str()] {
+            let mut fields = base.to_vec();
+            fields.push(("password", bad));
+            let reply = app.post("/clients/", form(&fields)).await.expect(422);
+            let problems = reply.field_problems("password");
+            assert!(problems[0].contains("at least 10 characters") && problems[0].contains("at most 72 bytes"), "{problems:?}");
+        }
+        // 36 Cyrillic letters: 72 bytes, the most bcrypt reads.
+        let fits = "ж".repeat(36);
+        for (i, good) in ["1234567890", fits.as_str()].into_iter().enumerate() {
+            app.secret(good);
+            let sub = format!("pw{i}");
+            let mut fields = base.to_vec();
+            fields.retain(|(k, _)| *k != "subdomain");
+            fields.extend([("subdomain", sub.as_str()), ("password", good)]);
+            app.post("/clients/", form(&fields)).await.expect(202);
+        }
+    }
+
+    async fn an_admin_login_holds_only_what_a_laravel_login_may(app) {
+        let server = app.create_server(&[]).await.to_string();
+        for bad in ["$(reboot)", "`id`", "a;b", "a|b", "a b", "-rf", &"a".repeat(65)] {
+            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", bad), ("subdomain", "ok"), ("version_tag", "1.0-master")];
+            let reply = app.post("/clients/", form(&fields)).await.expect(422);
+            assert!(!reply.field_problems("admin_login").is_empty(), "{bad}");
+        }
+        for (i, good) in ["ivan", "i.petrov", "lab_admin-2", "admin@lab.example"].iter().enumerate() {
+            let sub = format!("ok{i}");
+            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", good), ("subdomain", &sub), ("version_tag", "1.0-master")];
+            app.post("/clients/", form(&fields)).await.expect(202);
+        }
+    }
 }

@@ -2,5 +2,7 @@
 
 mod auth;
 mod clients;
+mod concurrency;
+mod idempotency;
 mod servers;
 mod service;

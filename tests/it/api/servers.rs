@@ -160,4 +160,19 @@ on_both_backends! {
         app.get("/servers/0").await.expect(400);
         app.get("/servers/42").await.expect(404);
     }
+
+    async fn a_short_sql_password_is_refused_and_the_message_says_why(app) {
+        for short in ["x", "1234567"] {
+            let reply = app
+                .post("/servers/", form(&[("name", "s"), ("host", "10.0.0.1"), ("domain", "a.example.com"), ("sql_user", "u"), ("sql_password", short)]))
+                .await
+                .expect(422);
+            let problems = reply.field_problems("sql_password");
+            assert!(problems[0].contains("at least 8") && problems[0].contains("mask"), "{problems:?}");
+        }
+        app.secret("12345678");
+        app.post("/servers/", form(&[("name", "s"), ("host", "10.0.0.1"), ("domain", "a.example.com"), ("sql_user", "u"), ("sql_password", "12345678")]))
+            .await
+            .expect(201);
+    }
 }

@@ -13,6 +13,7 @@ on_both_backends! {
 
     async fn the_openapi_document_describes_every_endpoint(app) {
         let doc = app.get("/openapi.json").await.expect(200).json();
+        assert_eq!(doc, serde_json::to_value(alfa_cloud::api::openapi()).unwrap(), "the contract check reads the document the app serves");
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = doc["paths"].as_object().unwrap();
         for path in [
@@ -88,6 +89,28 @@ on_both_backends! {
             .unwrap();
         assert_eq!(raw.status(), 400);
         assert!(raw.headers().contains_key("x-request-id"));
+    }
+
+    async fn a_body_over_the_limit_is_413_in_the_json_error_shape(app) {
+        let big = "x".repeat(2 * 1024 * 1024 + 1024);
+        let reply = app.post("/servers/", form(&[("name", big.as_str())])).await.expect(413);
+        assert_eq!(reply.json()["error"], "payload_too_large");
+        assert!(reply.json()["message"].as_str().unwrap().contains("2097152"), "{}", reply.text);
+    }
+
+    async fn a_path_segment_that_is_not_utf8_is_a_json_400(app) {
+        for path in ["/servers/check_host/%FF", "/servers/%FF", "/clients/%C3%28/createlog"] {
+            let reply = app.get(path).await.expect(400);
+            assert_eq!(reply.json()["error"], "bad_request", "{path}");
+            assert!(reply.headers["content-type"].to_str().unwrap().starts_with("application/json"), "{path}");
+        }
+    }
+
+    async fn an_overlong_uri_is_a_json_414(app) {
+        let path = format!("/servers?all={}", "1".repeat(20_000));
+        let reply = app.get(&path).await.expect(414);
+        assert_eq!(reply.json()["error"], "uri_too_long");
+        assert_eq!(reply.json()["fields"], serde_json::json!({}));
     }
 
     async fn secrets_are_encrypted_at_rest(app) {

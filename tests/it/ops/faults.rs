@@ -184,6 +184,9 @@ on_both_queues! {
         assert_eq!(client["state"], "error", "a creation that gave up leaves the client in error, not creating: {client}");
         let createlog = app.get(&format!("/clients/{}/createlog", client["id"])).await.json();
         assert_eq!(createlog["completed"], "error", "{createlog}");
+        let steps = op["steps"].as_array().unwrap();
+        let last = steps.last().unwrap();
+        assert_eq!((last["name"].as_str(), last["status"].as_str()), (Some("preflight"), Some("error")), "the step it died in is marked: {op}");
     }
 
     async fn a_killed_workers_ssh_connections_are_closed_when_the_next_one_starts(_app, slot) {

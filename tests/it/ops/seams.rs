@@ -108,6 +108,23 @@ async fn run_seams(backend: Backend, sql_kind: &str, sql_port: &str) {
     let log = log_text(&app, id).await;
     let steps: Vec<&String> = log.iter().filter(|l| l.starts_with("step: ")).collect();
     assert_eq!(steps, ["step: render", "step: sql"], "{log:?}");
+    let records: Vec<(i64, &str, &str)> = op["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["attempt"].as_i64().unwrap(),
+                s["name"].as_str().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [(1, "render", "ok"), (1, "sql", "ok")],
+        "step records: {op}"
+    );
     assert!(
         !log.iter().any(|l| l.contains(&password)),
         "the SQL password never reaches the log"

@@ -1,7 +1,8 @@
 // Shared by several test binaries, each using only part of it.
 #![allow(dead_code)]
 //! Test support: the real app on a random port, on a fresh SQLite file or a fresh PostgreSQL
-//! database, and an HTTP client that checks no response ever carries a known secret.
+//! database, and an HTTP client that checks every answer against the OpenAPI document
+//! (`contract`) and that no response ever carries a known secret.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -282,6 +283,19 @@ impl TestApp {
             .await
     }
 
+    /// Sends a request as the admin, with extra headers.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let password = self.password.lock().unwrap().clone();
+        self.send_with(method, path, body, Some((ADMIN, &password)), headers)
+            .await
+    }
+
     /// Sends a request with the given credentials (or none).
     pub async fn send(
         &self,
@@ -290,9 +304,26 @@ impl TestApp {
         body: Body,
         auth: Option<(&str, &str)>,
     ) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        self.send_with(method, path, body, auth, &[]).await
+    }
+
+    /// Sends a request with the given credentials (or none) and extra headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        auth: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some((user, password)) = auth {
             request = request.basic_auth(user, Some(password));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         request = match body {
             Body::None => request,
@@ -312,6 +343,7 @@ impl TestApp {
             headers: response.headers().clone(),
             text: response.text().await.expect("a readable body"),
         };
+        contract::check(&method, path, &reply);
         for secret in self.secrets.lock().unwrap().iter() {
             assert!(
                 !reply.text.contains(secret.as_str()),
@@ -437,6 +469,7 @@ fn init_test_log() {
             .try_init();
     }
 }
+pub mod contract;
 pub mod eventually;
 pub mod jobs;
 pub mod testbed;
