@@ -37,6 +37,9 @@ const KNOWN: &[&str] = &[
     "ALFA_SSH_IDLE_CLOSE",
     "ALFA_IMAGE_REPO",
     "ALFA_TEMPLATES_DIR",
+    "ALFA_PUBLIC_URL",
+    "ALFA_ACME_EMAIL",
+    "ALFA_APP_READY_TIMEOUT",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +90,13 @@ pub struct Settings {
     /// A folder of templates that replace the built-in ones of the same name (the operator's
     /// edits); `None`: the built-in templates only.
     pub templates_dir: Option<PathBuf>,
+    /// The address labs' clouds reach this API at (`ALFA_CLOUD_URL` in their `.env`), without
+    /// a trailing `/`.
+    pub public_url: String,
+    /// certbot's account e-mail (expiry notices); `None` registers without one.
+    pub acme_email: Option<String>,
+    /// How long a creation waits for the new app's `GET /up` to answer 200.
+    pub app_ready_timeout: Duration,
 }
 
 /// Where the values come from: the environment, then a TOML file.
@@ -172,6 +182,21 @@ impl Settings {
         if admin_user.contains(':') || admin_user.chars().any(char::is_control) {
             bail!("ALFA_ADMIN_USER must not contain ':' or control characters");
         }
+        let listen: SocketAddr =
+            src.parse("ALFA_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let public_url = match src.get("ALFA_PUBLIC_URL") {
+            Some(raw) => check_public_url(&raw)
+                .map_err(|e| anyhow::anyhow!("ALFA_PUBLIC_URL={raw:?} {e}"))?,
+            None => format!("http://{listen}"),
+        };
+        let acme_email = match src.get("ALFA_ACME_EMAIL") {
+            Some(raw) => Some(
+                crate::domain::Email::parse(&raw)
+                    .map_err(|e| anyhow::anyhow!("ALFA_ACME_EMAIL={raw:?} {e}"))?
+                    .to_string(),
+            ),
+            None => None,
+        };
         Ok(Self {
             database_url: src.get("ALFA_DATABASE_URL").unwrap_or(default_db),
             db_max_connections: match src.get("ALFA_DB_MAX_CONNECTIONS") {
@@ -180,7 +205,7 @@ impl Settings {
                     anyhow::anyhow!("ALFA_DB_MAX_CONNECTIONS={raw:?} is not valid: {e}")
                 })?),
             },
-            listen: src.parse("ALFA_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            listen,
             admin_user,
             admin_password: src.get("ALFA_ADMIN_PASSWORD").map(SecretString::from),
             secret_key: src.get("ALFA_SECRET_KEY").map(SecretString::from),
@@ -210,7 +235,36 @@ impl Settings {
                 .get("ALFA_TEMPLATES_DIR")
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
+            public_url,
+            acme_email,
+            app_ready_timeout: src.duration("ALFA_APP_READY_TIMEOUT", 120)?,
         })
+    }
+}
+
+/// An `http://` or `https://` URL with a host, as labs will call it; returned without a
+/// trailing `/`. It is written into every client's `.env`, so no spaces, quotes, `#` or `$`.
+fn check_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?']).next().unwrap_or_default());
+    match host {
+        Some(host)
+            if !host.is_empty()
+                && !host.starts_with(':')
+                && !host.contains('@')
+                && url.len() <= 300
+                && !url.chars().any(|c| {
+                    c.is_whitespace()
+                        || c.is_control()
+                        || matches!(c, '\'' | '"' | '#' | '$' | '\\' | '`')
+                }) =>
+        {
+            Ok(url.to_owned())
+        }
+        _ => Err("must be an http(s) URL such as https://cloud.example.com".into()),
     }
 }
 
@@ -292,6 +346,37 @@ mod tests {
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address_and_must_be_http() {
+        let s = Settings::from_vars(vars(&[("ALFA_LISTEN", "0.0.0.0:9090")])).unwrap();
+        assert_eq!(s.public_url, "http://0.0.0.0:9090");
+        assert_eq!(s.acme_email, None);
+        assert_eq!(s.app_ready_timeout, Duration::from_secs(120));
+        let s = Settings::from_vars(vars(&[
+            ("ALFA_PUBLIC_URL", "https://cloud.example.com/"),
+            ("ALFA_ACME_EMAIL", "ops@example.com"),
+            ("ALFA_APP_READY_TIMEOUT", "5m"),
+        ]))
+        .unwrap();
+        assert_eq!(s.public_url, "https://cloud.example.com");
+        assert_eq!(s.acme_email.as_deref(), Some("ops@example.com"));
+        assert_eq!(s.app_ready_timeout, Duration::from_secs(300));
+        for bad in [
+            "cloud.example.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "http://x/$y",
+        ] {
+            let err = Settings::from_vars(vars(&[("ALFA_PUBLIC_URL", bad)])).unwrap_err();
+            assert!(err.to_string().contains("ALFA_PUBLIC_URL"), "{bad}: {err}");
+        }
+        let err = Settings::from_vars(vars(&[("ALFA_ACME_EMAIL", "nobody")])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_ACME_EMAIL"), "{err}");
+        let err = Settings::from_vars(vars(&[("ALFA_APP_READY_TIMEOUT", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_APP_READY_TIMEOUT"), "{err}");
     }
 
     #[test]
