@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# check_host.sh BASE_DIR — is this server ready for Alfa Cloud?
+# check_host.sh BASE_DIR [SQL_KIND SQL_PORT] — is this server ready for Alfa Cloud?
+# SQL_KIND is mariadb (default) or postgres, SQL_PORT defaults to 3306 or 5432.
 # Prints one line per check on stdout:
 #   ::check {"name":"git","ok":true,"detail":"git version 2.39.5","hint":""}
 # A failing check never stops the script; it exits 0 after all checks (the caller
@@ -8,8 +9,17 @@
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
 set -euo pipefail
 
-[[ $# -eq 1 ]] || usage_error "usage: check_host.sh BASE_DIR (got $# arguments)"
+[[ $# -eq 1 || $# -eq 3 ]] || usage_error "usage: check_host.sh BASE_DIR [SQL_KIND SQL_PORT] (got $# arguments)"
 BASE=$(valid_base_dir "$1")
+SQL_KIND=${2:-mariadb}
+case $SQL_KIND in
+  mariadb) SQL_PORT=${3:-3306} ;;
+  postgres) SQL_PORT=${3:-5432} ;;
+  *) usage_error "SQL_KIND must be mariadb or postgres (got '$SQL_KIND')" ;;
+esac
+if ! [[ $SQL_PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((SQL_PORT > 65535)); then
+  usage_error "SQL_PORT must be 1-65535 (got '$SQL_PORT')"
+fi
 ME=$(id -un)
 MYGROUP=$(id -gn)
 MYGROUPS=" $(id -Gn) "
@@ -180,6 +190,85 @@ if ((${#clients[@]})); then
   check sql_client true "$(IFS=','; printf '%s' "${clients[*]}")" ""
 else
   check sql_client false "no mariadb, mysql or psql client found" "apt-get install mariadb-client (or postgresql-client)"
+fi
+
+# ---- SQL server reachable from the containers
+# A client's container reaches the SQL server at host.docker.internal, mapped to the docker
+# bridge's gateway (docker0, 172.17.0.1 by default): the server must listen there, not only
+# on 127.0.0.1, which inside a container is the container itself.
+step sql_listen
+ip_int() { # ip_int A.B.C.D -> the address as one number
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  printf '%d' $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+ip_in_net() { # ip_in_net A.B.C.D NET/LEN -> status 0 when the address is in the network
+  local len=${2#*/} mask
+  [[ $2 == */* && $len =~ ^[0-9]+$ && ${2%/*} =~ ^[0-9]+(\.[0-9]+){3}$ ]] || return 1
+  mask=$(((0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF))
+  (((len == 0) || (($(ip_int "$1") & mask) == ($(ip_int "${2%/*}") & mask))))
+}
+bridge_ip=172.17.0.1
+bridge_net=172.17.0.0/16
+if ip_path=$(resolve_cmd ip) && capture "$ip_path" -4 -o addr show dev docker0; then
+  cidr=$(awk '{ print $4; exit }' <<<"$OUT")
+  if [[ $cidr =~ ^[0-9]+(\.[0-9]+){3}/[0-9]+$ ]]; then
+    bridge_ip=${cidr%/*}
+    len=${cidr#*/}
+    n=$(($(ip_int "$bridge_ip") & ((0xFFFFFFFF << (32 - len)) & 0xFFFFFFFF)))
+    bridge_net="$(((n >> 24) & 255)).$(((n >> 16) & 255)).$(((n >> 8) & 255)).$((n & 255))/$len"
+  fi
+fi
+if [[ $SQL_KIND == mariadb ]]; then
+  sql_fix="in /etc/mysql/mariadb.conf.d/50-server.cnf, under [mysqld], set 'bind-address = 0.0.0.0' (docker0's $bridge_ip alone fails when MariaDB starts before docker), then: sudo systemctl restart mariadb; keep port $SQL_PORT closed to the internet with the firewall"
+else
+  sql_fix="in /etc/postgresql/*/main/postgresql.conf set listen_addresses = '*' (or 'localhost,$bridge_ip'), add the line 'host all all $bridge_net scram-sha-256' to /etc/postgresql/*/main/pg_hba.conf, then: sudo systemctl restart postgresql; keep port $SQL_PORT closed to the internet with the firewall"
+fi
+if ! ss_path=$(resolve_cmd ss) || ! capture "$ss_path" -ltn; then
+  check sql_listen false "cannot list listening sockets: ss is missing or failed: $(last_line "${OUT:-}")" "apt-get install iproute2"
+else
+  listeners=()
+  reach=""
+  # State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+  while read -r _ _ _ local _; do
+    [[ ${local##*:} == "$SQL_PORT" ]] || continue
+    addr=${local%:*}
+    addr=${addr%%\%*}
+    addr=${addr#[}
+    addr=${addr%]}
+    listeners+=("$addr")
+    case $addr in
+      0.0.0.0 | '*' | :: | "$bridge_ip") reach=$addr ;;
+    esac
+  done < <(tail -n +2 <<<"$OUT")
+  if ((${#listeners[@]} == 0)); then
+    check sql_listen false "nothing listens on TCP port $SQL_PORT (the $SQL_KIND server's sql_port)" \
+      "start the $SQL_KIND server or correct the server's sql_port; it must listen where containers reach it: $sql_fix"
+  elif [[ -z $reach ]]; then
+    check sql_listen false "port $SQL_PORT listens only on $(IFS=','; printf '%s' "${listeners[*]}"): containers (docker0 $bridge_ip, $bridge_net) cannot reach it" "$sql_fix"
+  elif [[ $SQL_KIND == postgres ]]; then
+    # pg_hba.conf is usually readable by root and postgres only: checked when it can be.
+    hba_read=false hba_ok=false
+    for hba in /etc/postgresql/*/main/pg_hba.conf; do
+      [[ -r $hba ]] || continue
+      hba_read=true
+      while read -r type _ _ address _; do
+        [[ $type == host || $type == hostssl || $type == hostnossl ]] || continue
+        if [[ $address == all || $address == samenet ]] || ip_in_net "$bridge_ip" "$address"; then
+          hba_ok=true
+        fi
+      done <"$hba"
+    done
+    if [[ $hba_read == true && $hba_ok == false ]]; then
+      check sql_listen false "port $SQL_PORT listens on $reach, but no pg_hba.conf 'host' line admits $bridge_net" "$sql_fix"
+    elif [[ $hba_read == true ]]; then
+      check sql_listen true "port $SQL_PORT listens on $reach and pg_hba.conf admits $bridge_net: containers reach it at $bridge_ip" ""
+    else
+      check sql_listen true "port $SQL_PORT listens on $reach: containers reach it at $bridge_ip (pg_hba.conf not readable by $ME: it must admit $bridge_net)" ""
+    fi
+  else
+    check sql_listen true "port $SQL_PORT listens on $reach: containers reach it at $bridge_ip" ""
+  fi
 fi
 
 # ---- base_dir folders

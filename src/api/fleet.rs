@@ -13,7 +13,7 @@ use super::audit::AuditTarget;
 use super::auth::AdminUser;
 use super::input::{Id, Params, Segment, parse_int};
 use super::operations::submit;
-use crate::domain::{BaseDir, Host, UnixUser};
+use crate::domain::{BaseDir, Host, SqlKind, UnixUser};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::ops::CheckReport;
 use crate::ops::{On, kinds};
@@ -40,6 +40,13 @@ pub struct CheckParams {
     ssh_user: Option<String>,
     /// Default /srv.
     base_dir: Option<String>,
+    /// The SQL server the clients' databases live on: mariadb (default) or postgres. The
+    /// `sql_listen` check looks for it on `sql_port`.
+    sql_kind: Option<String>,
+    /// Default 3306 for mariadb, 5432 for postgres. `sql_listen` passes when something listens
+    /// on this port on 0.0.0.0, `::` or the docker0 address (where containers reach
+    /// host.docker.internal), and its hint says how to make the SQL server do so.
+    sql_port: Option<String>,
 }
 
 /// Check that a host is reachable and set up for deploying (answers within 20 s).
@@ -75,14 +82,33 @@ pub async fn check_host(
                 .unwrap_or("/srv"),
         ),
     );
+    let sql_kind = match p.sql_kind.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => problems.check("sql_kind", SqlKind::parse(v)),
+        None => Some(SqlKind::Mariadb),
+    };
+    let sql_port = match (p.sql_port.as_deref().filter(|v| !v.is_empty()), sql_kind) {
+        (Some(v), _) => problems.check("sql_port", parse_int(v, 1, 65535)),
+        (None, Some(kind)) => Some(i64::from(kind.default_port())),
+        (None, None) => None,
+    };
     problems.into_result()?;
-    let (Some(host), Some(port), Some(user), Some(base_dir)) = (host, port, user, base_dir) else {
+    let (Some(host), Some(port), Some(user), Some(base_dir), Some(sql_kind), Some(sql_port)) =
+        (host, port, user, base_dir, sql_kind, sql_port)
+    else {
         unreachable!("problems were empty");
     };
     let port = u16::try_from(port).expect("validated range");
+    let sql_port = u16::try_from(sql_port).expect("validated range");
     let report = state
         .engine
-        .check_host(&host.to_string(), port, user.as_str(), base_dir.as_str())
+        .check_host(
+            &host.to_string(),
+            port,
+            user.as_str(),
+            base_dir.as_str(),
+            sql_kind,
+            sql_port,
+        )
         .await?;
     Ok(Json(report))
 }

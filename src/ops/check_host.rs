@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
+use crate::domain::SqlKind;
 use crate::remote::{Job, Line, Redactor, RunOpts, Stream as RemoteStream, Target, scripts};
 use crate::store::servers;
 
@@ -29,7 +30,8 @@ pub struct CheckReport {
 }
 
 impl Engine {
-    /// Checks `user@host:port` with `base_dir`. A registered server at that address is
+    /// Checks `user@host:port` with `base_dir`, and that the `sql_kind` server on `sql_port`
+    /// listens where the docker bridge reaches it. A registered server at that address is
     /// checked with its recorded host key, and gets the result and its reachability stored.
     pub async fn check_host(
         &self,
@@ -37,6 +39,8 @@ impl Engine {
         port: u16,
         user: &str,
         base_dir: &str,
+        sql_kind: SqlKind,
+        sql_port: u16,
     ) -> anyhow::Result<CheckReport> {
         let server = servers::find_by_address(&self.db, host, i64::from(port)).await?;
         let target = Target {
@@ -51,7 +55,11 @@ impl Engine {
             cancel: CancellationToken::new(),
             redactor: Redactor::new(Vec::new()),
         };
-        let args = [base_dir.to_owned()];
+        let args = [
+            base_dir.to_owned(),
+            sql_kind.as_str().to_owned(),
+            sql_port.to_string(),
+        ];
         let job = Job {
             script: scripts::CHECK_HOST,
             args: &args,
