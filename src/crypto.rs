@@ -21,6 +21,12 @@ const SEALED_PREFIX: &str = "v1:";
 pub mod purpose {
     pub const SERVER_SQL_PASSWORD: &str = "servers.sql_password";
     pub const CLIENT_ADMIN_PASSWORD: &str = "clients.password";
+    /// Laravel's `APP_KEY` of a client (`base64:` and 32 random bytes).
+    pub const CLIENT_APP_KEY: &str = "clients.app_key";
+    /// The password of a client's own SQL login (`DB_PASSWORD`).
+    pub const CLIENT_DB_PASSWORD: &str = "clients.db_password";
+    /// The token a client's LIMS authenticates to this API with (`ALFA_CLOUD_TOKEN`).
+    pub const CLIENT_CLOUD_TOKEN: &str = "clients.cloud_token";
 }
 
 /// Seals and opens secrets with the master key.
@@ -176,6 +182,25 @@ pub fn random_password(len: usize) -> String {
         .collect()
 }
 
+/// `len` characters drawn uniformly from `[A-Za-z0-9]` with the operating system's CSPRNG:
+/// safe in a `.env` file, a shell argument and a SQL string alike.
+pub fn random_alphanumeric(len: usize) -> String {
+    use rand::Rng as _;
+    rand::rngs::OsRng
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// A fresh Laravel `APP_KEY`: `base64:` and the standard base64 of 32 random bytes (the key
+/// of AES-256-CBC, Laravel's default cipher), as `php artisan key:generate` writes it.
+pub fn laravel_app_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    format!("base64:{}", B64.encode(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +228,18 @@ mod tests {
             cipher.seal("servers.sql_password", "s3cr3t"),
             "nonce reused"
         );
+    }
+
+    #[test]
+    fn generated_secrets_have_their_shape_and_differ() {
+        let token = random_alphanumeric(40);
+        assert_eq!(token.len(), 40);
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(token, random_alphanumeric(40));
+        let key = laravel_app_key();
+        let raw = B64.decode(key.strip_prefix("base64:").unwrap()).unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(key, laravel_app_key());
     }
 
     #[test]

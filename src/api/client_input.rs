@@ -2,14 +2,14 @@
 
 use serde::Deserialize;
 
-use super::input::{Text, check_text, parse_int, present};
-use crate::crypto::purpose;
+use super::input::{Text, check_text, parse_bool, parse_int, present};
+use crate::crypto::{self, Cipher, purpose};
 use crate::domain::{
     AdminLogin, Email, IpAllowList, LabPassword, Subdomain, TimeZone, VersionTag, parse_datetime,
 };
 use crate::error::{ApiError, Problems};
 use crate::state::AppState;
-use crate::store::clients::{self, ClientRow, ClientSpec};
+use crate::store::clients::{self, ClientRow, ClientSpec, NewClientSecrets};
 use crate::store::servers;
 
 /// The fields of `POST /clients/` and `PUT /clients/{id}`. On update, absent fields keep
@@ -33,10 +33,14 @@ pub struct ClientInput {
     /// '_', '@' and '-', starting with a letter or digit.
     pub admin_login: Option<Text>,
     /// Lab administrator's password: at least 10 characters and at most 72 bytes (bcrypt
-    /// ignores the rest). Write-only.
+    /// ignores the rest). Write-only. Left out at creation, a random one of 16 letters and
+    /// digits is generated (send it to the lab with `send_success`, or set another with
+    /// `admin_password`).
     pub password: Option<Text>,
     /// Lower-case DNS label: the cloud lives at `subdomain.domain`.
     pub subdomain: Option<Text>,
+    /// The lab administrator's e-mail address (written into the client's DB). Required at
+    /// creation.
     pub email: Option<Text>,
     pub phone: Option<Text>,
     pub city: Option<Text>,
@@ -52,6 +56,9 @@ pub struct ClientInput {
     pub license_expires_at: Option<Text>,
     /// DEMO, TEST, TRIAL (default) or PAID.
     pub billing_type: Option<Text>,
+    /// `1`/`true`: keep what a failed creation made (database, files, vhost, container), for
+    /// inspection, instead of undoing it. `0`/`false` (default): undo it.
+    pub keep_on_error: Option<Text>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -135,9 +142,19 @@ pub async fn validate(
         "license",
         check_text(value(&input.license, s(|c| &c.license)), 65536, false),
     );
+    // Required at creation (the lab's admin user needs one); a client stored before that
+    // rule may keep an empty one.
     let email = match value(&input.email, s(|c| &c.email)) {
+        "" if stored.is_none() => {
+            p.add("email", "is required");
+            None
+        }
         "" => Some(None),
         v => p.check("email", Email::parse(v)).map(Some),
+    };
+    let keep_on_error = match present(&input.keep_on_error) {
+        Some(v) => p.check("keep_on_error", parse_bool(v)),
+        None => Some(stored.is_some_and(|c| c.keep_on_error)),
     };
     let timezone = match value(&input.timezone, s(|c| &c.timezone)) {
         "" => TimeZone::parse("UTC").ok(),
@@ -162,6 +179,12 @@ pub async fn validate(
                     .seal(purpose::CLIENT_ADMIN_PASSWORD, v.expose()),
             )
         }),
+        // At creation the lab's admin still needs a password: a generated one, sealed as a
+        // posted one would be.
+        None if stored.is_none() => Some(Some(state.cipher.seal(
+            purpose::CLIENT_ADMIN_PASSWORD,
+            &crypto::random_alphanumeric(GENERATED_PASSWORD_CHARS),
+        ))),
         None => Some(None),
     };
 
@@ -259,5 +282,26 @@ pub async fn validate(
         license: license.ok_or_else(missing)?,
         license_expires_at: license_expires_at.ok_or_else(missing)?,
         billing_type: billing_type.ok_or_else(missing)?,
+        keep_on_error: keep_on_error.ok_or_else(missing)?,
     })
+}
+
+/// The length of a generated lab admin password: within the LabPassword rule (10 characters
+/// to 72 bytes), and about 95 bits of letters and digits.
+const GENERATED_PASSWORD_CHARS: usize = 16;
+
+/// Fresh secrets for a new client, sealed for their columns: its Laravel `APP_KEY`, its SQL
+/// login's password (32 letters and digits) and its token for this API (40).
+pub fn new_client_secrets(cipher: &Cipher) -> NewClientSecrets {
+    NewClientSecrets {
+        app_key_enc: cipher.seal(purpose::CLIENT_APP_KEY, &crypto::laravel_app_key()),
+        db_password_enc: cipher.seal(
+            purpose::CLIENT_DB_PASSWORD,
+            &crypto::random_alphanumeric(32),
+        ),
+        cloud_token_enc: cipher.seal(
+            purpose::CLIENT_CLOUD_TOKEN,
+            &crypto::random_alphanumeric(40),
+        ),
+    }
 }

@@ -62,6 +62,17 @@ pub struct ClientView {
     pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The port its container publishes on 127.0.0.1 of its server (from the server's
+    /// `client_ports`); null once deleted.
+    pub client_port: Option<i64>,
+    /// Whether its Laravel `APP_KEY` is stored; the key itself is never returned.
+    pub app_key_set: bool,
+    /// Whether the password of its own SQL login is stored; never returned.
+    pub db_password_set: bool,
+    /// Whether its token for this API (`ALFA_CLOUD_TOKEN`) is stored; never returned.
+    pub cloud_token_set: bool,
+    /// Keep what a failed creation made, for inspection, instead of undoing it.
+    pub keep_on_error: bool,
 }
 
 impl From<ClientRow> for ClientView {
@@ -93,6 +104,11 @@ impl From<ClientRow> for ClientView {
             checked_at: row.checked_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            client_port: row.client_port,
+            app_key_set: row.app_key_enc.is_some(),
+            db_password_set: row.db_password_enc.is_some(),
+            cloud_token_set: row.cloud_token_enc.is_some(),
+            keep_on_error: row.keep_on_error,
         }
     }
 }

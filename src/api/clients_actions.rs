@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::audit::AuditTarget;
 use super::auth::AdminUser;
-use super::client_input::{ClientInput, ExpireDateInput, validate};
+use super::client_input::{ClientInput, ExpireDateInput, new_client_secrets, validate};
 use super::clients::{ClientView, load};
 use super::input::{Id, Input, check_text, parse_int, present, required};
 use super::operations::submit;
@@ -33,10 +33,14 @@ pub struct Accepted {
 }
 
 /// Create a client (202 with its id; it starts `pending`), or update one when `id` is given.
+/// A new client gets the lowest free port of its server's `client_ports` and fresh secrets
+/// (app key, SQL password, API token), none of which the API ever returns.
 #[utoipa::path(post, path = "/clients/", tag = "clients",
     request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Accepted), (status = 200, body = ClientView),
         (status = 404, description = "The `id` sent names no client", body = crate::error::ErrorBody),
+        (status = 409, description = "Every port of the server's `client_ports` range is taken; \
+            the message names the server and its range", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -57,6 +61,7 @@ pub async fn save(
     request_body(content = ClientInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 202, body = Accepted), (status = 200, body = ClientView),
         (status = 404, description = "The `id` sent names no client", body = crate::error::ErrorBody),
+        (status = 409, description = "As for `POST /clients/`", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save_unslashed(
     state: State<AppState>,
@@ -95,7 +100,8 @@ async fn create_client(
     );
     // Client and creation operation commit together; the push comes after, and a queue that
     // is down only delays the operation (the sweeper pushes it later).
-    let (id, operation_id) = clients::insert(&state.db, &spec, &server.domain, &creation)
+    let secrets = new_client_secrets(&state.cipher);
+    let (id, operation_id) = clients::insert(&state.db, &spec, &secrets, &server.domain, &creation)
         .await
         .map_err(write_error)?;
     state.engine.push(&[operation_id]).await;
@@ -133,6 +139,13 @@ fn write_error(err: WriteError) -> ApiError {
             "subdomain",
             "is already used by another client on this domain",
         ),
+        WriteError::PortsExhausted { server, range } => ApiError::Conflict(format!(
+            "server {server} has no free client port: every port of its client_ports range \
+             {range} is taken; widen the range (POST /servers/ client_ports) or use another server"
+        )),
+        WriteError::ServerGone(id) => {
+            ApiError::field("server_id", format!("server {id} does not exist"))
+        }
         WriteError::Db(e) => e.into(),
     }
 }

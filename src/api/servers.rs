@@ -11,7 +11,10 @@ use utoipa_axum::routes;
 use super::audit::AuditTarget;
 use super::input::{Id, Input, Params, Text, check_text, parse_bool, parse_int, present};
 use crate::crypto::purpose;
-use crate::domain::{BaseDir, DomainName, Environment, Host, ServerSecret, SqlKind, UnixUser};
+use crate::domain::{
+    BaseDir, ClientPorts, DomainName, Environment, Host, ListenAddress, ServerSecret, SqlKind,
+    UnixUser,
+};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::state::AppState;
 use crate::store::servers::{self, DeleteOutcome, ServerRow, ServerSpec, WriteError};
@@ -54,10 +57,29 @@ pub struct ServerView {
     /// The last check_host result (null: never checked).
     #[schema(value_type = Option<Object>)]
     pub last_check: Option<serde_json::Value>,
+    /// The port the clients' vhosts listen on for HTTP (redirects and ACME challenges).
+    #[schema(example = 80)]
+    pub http_port: i64,
+    /// The port the clients' vhosts listen on for HTTPS.
+    #[schema(example = 443)]
+    pub https_port: i64,
+    /// The IP address the vhosts listen on; empty: all addresses.
+    #[schema(example = "")]
+    pub listen_address: String,
+    /// certbot's configuration folder.
+    #[schema(example = "/etc/letsencrypt")]
+    pub letsencrypt_dir: String,
+    /// The host name or IP a client's container reaches the SQL server at.
+    #[schema(example = "host.docker.internal")]
+    pub db_host_for_clients: String,
+    /// The ports client containers publish on 127.0.0.1, `A-B`.
+    #[schema(example = "20000-29999")]
+    pub client_ports: String,
 }
 
 impl From<ServerRow> for ServerView {
     fn from(row: ServerRow) -> Self {
+        let client_ports = row.client_ports();
         Self {
             id: row.id,
             name: row.name,
@@ -82,12 +104,21 @@ impl From<ServerRow> for ServerView {
                 .last_check
                 .as_deref()
                 .and_then(|c| serde_json::from_str(c).ok()),
+            client_ports,
+            http_port: row.http_port,
+            https_port: row.https_port,
+            listen_address: row.listen_address,
+            letsencrypt_dir: row.letsencrypt_dir,
+            db_host_for_clients: row.db_host_for_clients,
         }
     }
 }
 
 /// The fields of `POST /servers/`. With `id` it updates that server; absent fields keep their
-/// values, and an absent or empty `sql_password` keeps the stored one.
+/// values, and an absent or empty `sql_password` keeps the stored one. While the server has
+/// clients that are not deleted, `domain`, `base_dir`, `sql_kind`, `sql_port`, `http_port`,
+/// `https_port`, `listen_address` and a `client_ports` range leaving a client's port out are
+/// refused with 409 naming those clients: move or delete them first.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ServerInput {
@@ -117,6 +148,28 @@ pub struct ServerInput {
     acme_directory: Option<Text>,
     /// Default true.
     active: Option<Text>,
+    /// The port nginx serves the clients' vhosts on for HTTP (redirects to HTTPS and certbot's
+    /// challenges), 1-65535. Default 80, as on a standard Debian server.
+    http_port: Option<Text>,
+    /// The port nginx serves the clients' vhosts on for HTTPS, 1-65535. Default 443.
+    https_port: Option<Text>,
+    /// The IPv4 or IPv6 address of this server the vhosts listen on
+    /// (`listen {listen_address}:{port}`); empty (the default) listens on all addresses.
+    listen_address: Option<Text>,
+    /// certbot's configuration folder: certificates are read from
+    /// `{letsencrypt_dir}/live/{subdomain.domain}/`. An absolute path of letters, digits,
+    /// '.', '_', '-' and '/', without '..'. Default /etc/letsencrypt (Debian's certbot).
+    letsencrypt_dir: Option<Text>,
+    /// The host name or IP address a client's container connects to for its database
+    /// (`DB_HOST`). Default host.docker.internal, which each container maps to the docker
+    /// host's gateway; the SQL server must then listen where the docker bridge reaches it
+    /// (check_host's `sql_listen` check says how).
+    db_host_for_clients: Option<Text>,
+    /// The ports client containers publish on 127.0.0.1 of this server, `A-B` with
+    /// 1024 <= A <= B <= 65535; each client gets the lowest free one. Default 20000-29999
+    /// (free on a standard Debian server). While the server has clients, a new range must
+    /// still contain every client's port.
+    client_ports: Option<Text>,
 }
 
 /// The value a field will have: the request's when sent, else the stored one.
@@ -189,6 +242,49 @@ fn validate(
         Some(v) => p.check("acme_directory", check_acme_url(v.as_str())),
         None => Some(stored.map(|s| s.acme_directory.clone()).unwrap_or_default()),
     };
+    let port = |p: &mut Problems, name: &str, sent: &Option<Text>, stored: Option<i64>, default| {
+        match present(sent) {
+            Some(v) => p.check(name, parse_int(v, 1, 65535)),
+            None => Some(stored.unwrap_or(default)),
+        }
+    };
+    let http_port = port(
+        &mut p,
+        "http_port",
+        &input.http_port,
+        stored.map(|s| s.http_port),
+        80,
+    );
+    let https_port = port(
+        &mut p,
+        "https_port",
+        &input.https_port,
+        stored.map(|s| s.https_port),
+        443,
+    );
+    // Sent empty means "all addresses", so an empty value is not "absent" here.
+    let listen_address = match &input.listen_address {
+        Some(v) => p.check("listen_address", ListenAddress::parse(v.as_str())),
+        None => ListenAddress::parse(stored.map_or("", |s| s.listen_address.as_str())).ok(),
+    };
+    let letsencrypt_dir = match present(&input.letsencrypt_dir) {
+        Some(v) => p.check("letsencrypt_dir", BaseDir::parse(v)),
+        None => {
+            BaseDir::parse(stored.map_or("/etc/letsencrypt", |s| s.letsencrypt_dir.as_str())).ok()
+        }
+    };
+    let db_host_for_clients = match present(&input.db_host_for_clients) {
+        Some(v) => p.check("db_host_for_clients", Host::parse(v)),
+        None => {
+            Host::parse(stored.map_or("host.docker.internal", |s| s.db_host_for_clients.as_str()))
+                .ok()
+        }
+    };
+    let client_ports = match (present(&input.client_ports), stored) {
+        (Some(v), _) => p.check("client_ports", ClientPorts::parse(v)),
+        (None, Some(s)) => ClientPorts::parse(&s.client_ports()).ok(),
+        (None, None) => Some(ClientPorts::DEFAULT),
+    };
     let active = match present(&input.active) {
         Some(v) => p.check("active", parse_bool(v)),
         None => Some(stored.is_none_or(|s| s.active)),
@@ -218,6 +314,12 @@ fn validate(
             sql_password_enc,
             acme_directory: acme_directory.expect("checked"),
             active: active.expect("checked"),
+            http_port: u16::try_from(http_port.expect("checked")).expect("in range"),
+            https_port: u16::try_from(https_port.expect("checked")).expect("in range"),
+            listen_address: listen_address.expect("checked"),
+            letsencrypt_dir: letsencrypt_dir.expect("checked"),
+            db_host_for_clients: db_host_for_clients.expect("checked"),
+            client_ports: client_ports.expect("checked"),
         })
     } else {
         Err(ApiError::Validation(p))
@@ -294,6 +396,10 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> ApiResult<axum::J
     request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = ServerView), (status = 200, body = ServerView),
         (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
+        (status = 409, description = "The update changes what the server's clients were set up \
+            for (domain, base_dir, sql_kind, sql_port, http_port, https_port, listen_address, or a \
+            client_ports range leaving a client's port out) while it has clients that are not \
+            deleted; the message names them", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save(
     State(state): State<AppState>,
@@ -342,6 +448,7 @@ pub async fn save(
     request_body(content = ServerInput, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, body = ServerView), (status = 200, body = ServerView),
         (status = 404, description = "The `id` sent names no server", body = crate::error::ErrorBody),
+        (status = 409, description = "As for `POST /servers/`", body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub async fn save_unslashed(
     state: State<AppState>,
@@ -353,12 +460,7 @@ pub async fn save_unslashed(
 fn write_error(err: WriteError) -> ApiError {
     match err {
         WriteError::NameTaken => ApiError::field("name", "is already used by another server"),
-        WriteError::FqdnTaken(domain) => ApiError::field(
-            "domain",
-            format!(
-                "a client of this server would get the same name as another client under {domain}"
-            ),
-        ),
+        err @ WriteError::HasClients { .. } => ApiError::Conflict(err.to_string()),
         WriteError::Db(e) => e.into(),
     }
 }

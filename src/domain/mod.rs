@@ -12,7 +12,7 @@ mod time;
 
 pub use kinds::{ClientState, Environment, SqlKind};
 pub use names::{AdminLogin, BaseDir, DomainName, Email, Subdomain, UnixUser, VersionTag};
-pub use network::{Host, IpAllowList};
+pub use network::{ClientPorts, Host, IpAllowList, ListenAddress};
 pub use secrets::{LabPassword, ServerSecret};
 pub use time::{TimeZone, parse_datetime};
 

@@ -33,6 +33,77 @@ impl std::fmt::Display for Host {
     }
 }
 
+/// The address a server's vhosts listen on: all addresses (empty) or one IP address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenAddress(Option<IpAddr>);
+
+impl ListenAddress {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(Self(None));
+        }
+        // nginx writes an IPv6 address in brackets; accept it either way.
+        let bare = value
+            .strip_prefix('[')
+            .and_then(|v| v.strip_suffix(']'))
+            .unwrap_or(value);
+        bare.parse::<IpAddr>()
+            .map(|ip| Self(Some(ip)))
+            .map_err(|_| {
+                "must be an IPv4 or IPv6 address of this server, or empty for all addresses"
+                    .to_owned()
+            })
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.0
+    }
+
+    /// As stored: the canonical address, or empty for all addresses.
+    pub fn to_stored(&self) -> String {
+        self.0.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+/// The range of ports a server's client containers publish on 127.0.0.1: `A-B` with
+/// 1024 <= A <= B <= 65535 (below 1024 needs root, and the web front has 80 and 443).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientPorts {
+    pub min: u16,
+    pub max: u16,
+}
+
+impl ClientPorts {
+    pub const DEFAULT: Self = Self {
+        min: 20000,
+        max: 29999,
+    };
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let bad = || {
+            Err("must be a port range A-B with 1024 <= A <= B <= 65535, e.g. 20000-29999".into())
+        };
+        let Some((a, b)) = value.trim().split_once('-') else {
+            return bad();
+        };
+        match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+            (Ok(min), Ok(max)) if 1024 <= min && min <= max => Ok(Self { min, max }),
+            _ => bad(),
+        }
+    }
+
+    pub fn contains(&self, port: i64) -> bool {
+        (i64::from(self.min)..=i64::from(self.max)).contains(&port)
+    }
+}
+
+impl std::fmt::Display for ClientPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.min, self.max)
+    }
+}
+
 /// The addresses allowed to reach a client's cloud: IPv4/IPv6 addresses or CIDRs.
 /// Empty means no restriction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -110,6 +181,45 @@ mod tests {
             "[1]",
         ] {
             assert!(IpAllowList::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_listen_address_is_empty_or_one_ip_address() {
+        assert_eq!(ListenAddress::parse("").unwrap().to_stored(), "");
+        assert_eq!(
+            ListenAddress::parse("10.0.0.5").unwrap().to_stored(),
+            "10.0.0.5"
+        );
+        assert_eq!(
+            ListenAddress::parse("[2001:db8::5]").unwrap().to_stored(),
+            "2001:db8::5"
+        );
+        for bad in ["localhost", "10.0.0.300", "10.0.0.5:80", "*"] {
+            assert!(ListenAddress::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn client_ports_are_a_range_above_1023() {
+        assert_eq!(
+            ClientPorts::parse("20000-29999").unwrap(),
+            ClientPorts::DEFAULT
+        );
+        assert_eq!(
+            ClientPorts::parse("1024-1024").unwrap().to_string(),
+            "1024-1024"
+        );
+        for bad in [
+            "",
+            "20000",
+            "80-90",
+            "3000-2000",
+            "20000-70000",
+            "a-b",
+            "1-2-3",
+        ] {
+            assert!(ClientPorts::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
 

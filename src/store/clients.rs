@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::operations::{self, NewOperation};
+pub use super::client_list::{ClientQuery, SortKey, list};
+pub use super::lifecycle::{NewClientSecrets, insert, mark_deleted};
 use super::retry::{Retryable, WritePool as _, with_retry};
-use super::{Db, Page, with_db};
+use super::{Db, with_db};
 use crate::domain::{AdminLogin, ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
 
-/// A client row as stored. `password_enc` is sealed; it never leaves the process.
+/// A client row as stored. The `*_enc` columns are sealed; they never leave the process.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClientRow {
     pub id: i64,
@@ -37,12 +38,23 @@ pub struct ClientRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub creation_operation_id: Option<i64>,
+    /// The port its container publishes on 127.0.0.1 of its server; `None` once deleted.
+    pub client_port: Option<i64>,
+    /// Laravel's `APP_KEY` (`base64:…`), sealed for [`crate::crypto::purpose::CLIENT_APP_KEY`].
+    pub app_key_enc: Option<String>,
+    /// The password of the client's own SQL login, sealed for `CLIENT_DB_PASSWORD`.
+    pub db_password_enc: Option<String>,
+    /// The token the client's LIMS calls this API with, sealed for `CLIENT_CLOUD_TOKEN`.
+    pub cloud_token_enc: Option<String>,
+    /// Keep what a failed creation made, for inspection, instead of undoing it.
+    pub keep_on_error: bool,
 }
 
-const COLUMNS: &str = "id, server_id, name, short_name, admin_f, admin_i, admin_o, admin_login, \
-    password_enc, subdomain, fqdn, email, phone, city, timezone, version_tag, allowed_ips, config, \
-    license, license_expires_at, billing_type, state, available, checked_at, created_at, updated_at, \
-    creation_operation_id";
+pub(super) const COLUMNS: &str = "id, server_id, name, short_name, admin_f, admin_i, admin_o, \
+    admin_login, password_enc, subdomain, fqdn, email, phone, city, timezone, version_tag, \
+    allowed_ips, config, license, license_expires_at, billing_type, state, available, checked_at, \
+    created_at, updated_at, creation_operation_id, client_port, app_key_enc, db_password_enc, \
+    cloud_token_enc, keep_on_error";
 
 /// A validated client, ready to be written.
 #[derive(Debug, Clone)]
@@ -67,53 +79,7 @@ pub struct ClientSpec {
     pub license: String,
     pub license_expires_at: Option<DateTime<Utc>>,
     pub billing_type: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortKey {
-    Id,
-    Name,
-    Subdomain,
-    CreatedAt,
-    LicenseExpiresAt,
-}
-
-impl SortKey {
-    pub const NAMES: &'static str = "id, name, subdomain, created_at, license_expires_at";
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "id" => Self::Id,
-            "name" => Self::Name,
-            "subdomain" => Self::Subdomain,
-            "created_at" => Self::CreatedAt,
-            "license_expires_at" => Self::LicenseExpiresAt,
-            _ => return None,
-        })
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::Name => "name",
-            Self::Subdomain => "subdomain",
-            Self::CreatedAt => "created_at",
-            Self::LicenseExpiresAt => "license_expires_at",
-        }
-    }
-}
-
-/// Filters, order and page of `GET /clients`, already validated.
-#[derive(Debug, Clone)]
-pub struct ClientQuery {
-    pub server_id: Option<i64>,
-    pub billing_type: Option<String>,
-    pub state: Option<ClientState>,
-    pub q: Option<String>,
-    pub sort: SortKey,
-    pub descending: bool,
-    pub page: u32,
-    pub per_page: u32,
+    pub keep_on_error: bool,
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ClientRow>> {
@@ -127,94 +93,17 @@ pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ClientRow>> {
     })
 }
 
-/// One page of clients and the number of clients matching the filters.
-pub async fn list(db: &Db, query: &ClientQuery) -> sqlx::Result<Page<ClientRow>> {
-    // The total comes from an uncorrelated scalar subquery, which both engines evaluate once,
-    // so a page costs one round trip. Not `COUNT(*) OVER ()`: a window over the whole set makes
-    // both engines build every matching row before LIMIT applies (60x slower on 10,000 clients).
-    let like = query.q.as_deref().map(|q| {
-        let escaped = q
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
-    let offset = i64::from(query.page.saturating_sub(1)) * i64::from(query.per_page);
-    with_db!(db, |pool| {
-        let mut sql = sqlx::QueryBuilder::new("SELECT (SELECT COUNT(*) FROM clients WHERE TRUE");
-        push_filters(&mut sql, query, like.as_deref());
-        sql.push(format_args!(
-            ") AS total, {COLUMNS} FROM clients WHERE TRUE"
-        ));
-        push_filters(&mut sql, query, like.as_deref());
-        // Ties broken by id so pages never overlap or skip rows.
-        let direction = if query.descending { "DESC" } else { "ASC" };
-        sql.push(format_args!(
-            " ORDER BY {} {direction}, id {direction} LIMIT ",
-            query.sort.column()
-        ));
-        sql.push_bind(i64::from(query.per_page));
-        sql.push(" OFFSET ");
-        sql.push_bind(offset);
-        let rows: Vec<WithTotal> = sql.build_query_as().fetch_all(pool).await?;
-        let total = match rows.first() {
-            Some(first) => first.total,
-            None if offset == 0 => 0,
-            // A page past the end still reports the total.
-            None => {
-                let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM clients WHERE TRUE");
-                push_filters(&mut count, query, like.as_deref());
-                count.build_query_scalar().fetch_one(pool).await?
-            }
-        };
-        Ok(Page {
-            items: rows.into_iter().map(|r| r.client).collect(),
-            total,
-        })
-    })
-}
-
-#[derive(sqlx::FromRow)]
-struct WithTotal {
-    total: i64,
-    #[sqlx(flatten)]
-    client: ClientRow,
-}
-
-fn push_filters<'a, DB>(
-    sql: &mut sqlx::QueryBuilder<DB>,
-    query: &'a ClientQuery,
-    like: Option<&'a str>,
-) where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    if let Some(server_id) = query.server_id {
-        sql.push(" AND server_id = ").push_bind(server_id);
-    }
-    if let Some(billing_type) = query.billing_type.as_deref() {
-        sql.push(" AND billing_type = ").push_bind(billing_type);
-    }
-    if let Some(state) = query.state {
-        sql.push(" AND state = ").push_bind(state.as_str());
-    }
-    if let Some(like) = like {
-        sql.push(" AND (LOWER(name) LIKE ")
-            .push_bind(like)
-            .push(" ESCAPE '\\' OR LOWER(short_name) LIKE ")
-            .push_bind(like)
-            .push(" ESCAPE '\\' OR subdomain LIKE ")
-            .push_bind(like)
-            .push(" ESCAPE '\\')");
-    }
-}
-
 #[derive(Debug)]
 pub enum WriteError {
-    /// Another client already has this `subdomain.domain`.
+    /// Another client that is not deleted already has this `subdomain.domain`.
     FqdnTaken,
+    /// Every port of the server's client range is taken by a client that is not deleted.
+    PortsExhausted {
+        server: String,
+        range: String,
+    },
+    /// The server is gone (deleted after the request was validated).
+    ServerGone(i64),
     Db(sqlx::Error),
 }
 
@@ -232,75 +121,6 @@ impl Retryable for WriteError {
     fn is_retryable(&self) -> bool {
         matches!(self, Self::Db(e) if e.is_retryable())
     }
-}
-
-/// Inserts a new client in state `pending` together with the operation that creates it, in one
-/// transaction: there is never a client without its creation operation. `domain` is its
-/// server's domain. Returns (client id, operation id).
-pub async fn insert(
-    db: &Db,
-    spec: &ClientSpec,
-    domain: &str,
-    creation: &NewOperation,
-) -> Result<(i64, i64), WriteError> {
-    let now = Utc::now();
-    let fqdn = format!("{}.{domain}", spec.subdomain);
-    let ids = with_retry!(async {
-        with_db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let client_id: i64 = sqlx::query_scalar(
-                "INSERT INTO clients (server_id, name, short_name, admin_f, admin_i, admin_o, \
-             admin_login, password_enc, subdomain, fqdn, email, phone, city, timezone, \
-             version_tag, allowed_ips, config, license, license_expires_at, billing_type, state, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) RETURNING id",
-            )
-            .bind(spec.server_id)
-            .bind(&spec.name)
-            .bind(&spec.short_name)
-            .bind(&spec.admin_f)
-            .bind(&spec.admin_i)
-            .bind(&spec.admin_o)
-            .bind(spec.admin_login.as_str())
-            .bind(spec.password_enc.as_deref())
-            .bind(spec.subdomain.as_str())
-            .bind(&fqdn)
-            .bind(spec.email.as_ref().map_or("", Email::as_str))
-            .bind(&spec.phone)
-            .bind(&spec.city)
-            .bind(spec.timezone.as_str())
-            .bind(spec.version_tag.as_str())
-            .bind(spec.allowed_ips.to_json())
-            .bind(&spec.config)
-            .bind(&spec.license)
-            .bind(spec.license_expires_at)
-            .bind(&spec.billing_type)
-            .bind(ClientState::Pending.as_str())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            let op_id: i64 = sqlx::query_scalar(operations::INSERT)
-                .bind(creation.kind)
-                .bind(creation.server_id)
-                .bind(client_id)
-                .bind(creation.parent_id)
-                .bind(creation.lock_scope.as_str())
-                .bind(&creation.requested_by)
-                .bind(creation.params.to_string())
-                .bind(creation.max_attempts)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE clients SET creation_operation_id = $1 WHERE id = $2")
-                .bind(op_id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>((client_id, op_id))
-        })
-    })?;
-    Ok(ids)
 }
 
 pub async fn set_state(db: &Db, id: i64, state: ClientState) -> sqlx::Result<()> {
@@ -327,8 +147,8 @@ pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteEr
                 "UPDATE clients SET name = $1, short_name = $2, admin_f = $3, admin_i = $4, \
              admin_o = $5, admin_login = $6, password_enc = COALESCE($7, password_enc), \
              email = $8, phone = $9, city = $10, timezone = $11, allowed_ips = $12, config = $13, \
-             license = $14, license_expires_at = $15, billing_type = $16, updated_at = $17 \
-             WHERE id = $18",
+             license = $14, license_expires_at = $15, billing_type = $16, updated_at = $17, \
+             keep_on_error = $19 WHERE id = $18",
             )
             .bind(&spec.name)
             .bind(&spec.short_name)
@@ -348,6 +168,7 @@ pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteEr
             .bind(&spec.billing_type)
             .bind(now)
             .bind(id)
+            .bind(spec.keep_on_error)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())

@@ -7,8 +7,10 @@
 
 pub mod admin;
 pub mod audit;
+mod client_list;
 pub mod clients;
 pub mod idempotency;
+mod lifecycle;
 mod operation_list;
 pub mod operations;
 pub mod oplog;

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::retry::{Retryable, WritePool as _, with_retry};
 use super::{Db, with_db};
-use crate::domain::{BaseDir, DomainName, Environment, Host, SqlKind, UnixUser};
+use crate::domain::{
+    BaseDir, ClientPorts, DomainName, Environment, Host, ListenAddress, SqlKind, UnixUser,
+};
 
 /// A server row as stored. `sql_password_enc` is sealed; it never leaves the process.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -32,6 +34,35 @@ pub struct ServerRow {
     /// Whether the server answered over SSH the last time anything tried.
     pub reachable: Option<bool>,
     pub reachable_checked_at: Option<DateTime<Utc>>,
+    /// The ports the vhosts listen on.
+    pub http_port: i64,
+    pub https_port: i64,
+    /// The address the vhosts listen on; empty: all addresses.
+    pub listen_address: String,
+    /// certbot's folder (`{letsencrypt_dir}/live/{fqdn}/fullchain.pem`).
+    pub letsencrypt_dir: String,
+    /// What a client's container connects to for its database.
+    pub db_host_for_clients: String,
+    /// The range client containers' ports are allocated from (both ends included).
+    pub client_port_min: i64,
+    pub client_port_max: i64,
+}
+
+impl ServerRow {
+    /// What an nginx `listen` directive takes for `port` on this server: `port` alone on all
+    /// addresses, `10.0.0.5:443`, or `[2001:db8::5]:443`.
+    pub fn listen_on(&self, port: i64) -> String {
+        match self.listen_address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+            Ok(ip) => format!("{ip}:{port}"),
+            Err(_) => port.to_string(),
+        }
+    }
+
+    /// The client port range as written in the API (`20000-29999`).
+    pub fn client_ports(&self) -> String {
+        format!("{}-{}", self.client_port_min, self.client_port_max)
+    }
 }
 
 /// A validated server, ready to be written.
@@ -51,11 +82,18 @@ pub struct ServerSpec {
     pub sql_password_enc: Option<String>,
     pub acme_directory: String,
     pub active: bool,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub listen_address: ListenAddress,
+    pub letsencrypt_dir: BaseDir,
+    pub db_host_for_clients: Host,
+    pub client_ports: ClientPorts,
 }
 
 const COLUMNS: &str = "id, name, host, domain, ssh_port, ssh_user, base_dir, environment, \
     sql_kind, sql_port, sql_user, sql_password_enc, acme_directory, active, created_at, updated_at, host_key, last_check, reachable, \
-    reachable_checked_at";
+    reachable_checked_at, http_port, https_port, listen_address, letsencrypt_dir, \
+    db_host_for_clients, client_port_min, client_port_max";
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ServerRow>> {
     with_db!(db, |pool| {
@@ -83,8 +121,13 @@ pub async fn list(db: &Db, include_inactive: bool) -> sqlx::Result<Vec<ServerRow
 #[derive(Debug)]
 pub enum WriteError {
     NameTaken,
-    /// The new domain would give a client the same full name as another client.
-    FqdnTaken(String),
+    /// `fields` (where the server's clients live and how they are reached) cannot change
+    /// while `clients` are not deleted: each would keep running as set up under the old values.
+    HasClients {
+        server: String,
+        fields: Vec<&'static str>,
+        clients: Vec<(i64, String)>,
+    },
     Db(sqlx::Error),
 }
 
@@ -94,69 +137,56 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NameTaken => f.write_str("the name is already used by another server"),
+            Self::HasClients {
+                server,
+                fields,
+                clients,
+            } => {
+                const SHOWN: usize = 10;
+                let mut names: Vec<String> = clients
+                    .iter()
+                    .take(SHOWN)
+                    .map(|(id, subdomain)| format!("{subdomain} ({id})"))
+                    .collect();
+                if clients.len() > SHOWN {
+                    names.push(format!("and {} more", clients.len() - SHOWN));
+                }
+                write!(
+                    f,
+                    "server {server} has clients {}: move or delete them first (changing {} \
+                     would leave them set up for the old value)",
+                    names.join(", "),
+                    fields.join(", ")
+                )
+            }
+            Self::Db(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn name_taken(err: sqlx::Error) -> WriteError {
+    if super::is_unique_violation(&err) {
+        WriteError::NameTaken
+    } else {
+        WriteError::Db(err)
+    }
+}
+
 pub async fn insert(db: &Db, spec: &ServerSpec) -> Result<i64, WriteError> {
     let now = Utc::now();
     let result = with_retry!(async {
         with_db!(db, |pool| {
             sqlx::query_scalar(
-            "INSERT INTO servers (name, host, domain, ssh_port, ssh_user, base_dir, environment, \
-             sql_kind, sql_port, sql_user, sql_password_enc, acme_directory, active, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
-             RETURNING id",
-        )
-        .bind(&spec.name)
-        .bind(spec.host.to_string())
-        .bind(spec.domain.as_str())
-        .bind(i64::from(spec.ssh_port))
-        .bind(spec.ssh_user.as_str())
-        .bind(spec.base_dir.as_str())
-        .bind(spec.environment.as_str())
-        .bind(spec.sql_kind.as_str())
-        .bind(i64::from(spec.sql_port))
-        .bind(&spec.sql_user)
-        .bind(spec.sql_password_enc.as_deref())
-        .bind(&spec.acme_directory)
-        .bind(spec.active)
-        .bind(now)
-        .fetch_one(pool)
-        .await
-        })
-    });
-    result.map_err(|e| {
-        if super::is_unique_violation(&e) {
-            WriteError::NameTaken
-        } else {
-            WriteError::Db(e)
-        }
-    })
-}
-
-/// Updates a server and the full names of its clients (its domain may have changed), in one
-/// transaction. Returns false when no such server exists.
-pub async fn update(db: &Db, id: i64, spec: &ServerSpec) -> Result<bool, WriteError> {
-    let now = Utc::now();
-    with_retry!(async {
-        with_db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            // Clients first: every write to clients takes their rows and then (a trigger) the
-            // data version row, so this one must too, or two such writes deadlock on PostgreSQL.
-            sqlx::query("UPDATE clients SET fqdn = subdomain || '.' || $1 WHERE server_id = $2")
-                .bind(spec.domain.as_str())
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    if super::is_unique_violation(&e) {
-                        WriteError::FqdnTaken(spec.domain.to_string())
-                    } else {
-                        WriteError::Db(e)
-                    }
-                })?;
-            let updated = sqlx::query(
-                "UPDATE servers SET name = $1, host = $2, domain = $3, ssh_port = $4, ssh_user = $5, \
-                 base_dir = $6, environment = $7, sql_kind = $8, sql_port = $9, sql_user = $10, \
-                 sql_password_enc = COALESCE($11, sql_password_enc), acme_directory = $12, \
-                 active = $13, updated_at = $14 WHERE id = $15",
+                "INSERT INTO servers (name, host, domain, ssh_port, ssh_user, base_dir, \
+                 environment, sql_kind, sql_port, sql_user, sql_password_enc, acme_directory, \
+                 active, created_at, updated_at, http_port, https_port, listen_address, \
+                 letsencrypt_dir, db_host_for_clients, client_port_min, client_port_max) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, \
+                 $16, $17, $18, $19, $20, $21) RETURNING id",
             )
             .bind(&spec.name)
             .bind(spec.host.to_string())
@@ -172,19 +202,138 @@ pub async fn update(db: &Db, id: i64, spec: &ServerSpec) -> Result<bool, WriteEr
             .bind(&spec.acme_directory)
             .bind(spec.active)
             .bind(now)
+            .bind(i64::from(spec.http_port))
+            .bind(i64::from(spec.https_port))
+            .bind(spec.listen_address.to_stored())
+            .bind(spec.letsencrypt_dir.as_str())
+            .bind(spec.db_host_for_clients.to_string())
+            .bind(i64::from(spec.client_ports.min))
+            .bind(i64::from(spec.client_ports.max))
+            .fetch_one(pool)
+            .await
+        })
+    });
+    result.map_err(name_taken)
+}
+
+/// The fields `spec` changes that a server with live clients must keep (its client port
+/// range is judged apart: see [`update`]).
+fn fixed_fields_changed(stored: &ServerRow, spec: &ServerSpec) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |name, differs: bool| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    check("domain", stored.domain != spec.domain.as_str());
+    check("base_dir", stored.base_dir != spec.base_dir.as_str());
+    check("sql_kind", stored.sql_kind != spec.sql_kind.as_str());
+    check("sql_port", stored.sql_port != i64::from(spec.sql_port));
+    check("http_port", stored.http_port != i64::from(spec.http_port));
+    check(
+        "https_port",
+        stored.https_port != i64::from(spec.https_port),
+    );
+    check(
+        "listen_address",
+        stored.listen_address != spec.listen_address.to_stored(),
+    );
+    changed
+}
+
+/// Updates a server. Returns false when no such server exists.
+///
+/// While the server has clients that are not deleted, its domain, base_dir, SQL kind and port,
+/// web ports and listen address cannot change ([`WriteError::HasClients`]): their vhosts,
+/// folders, `.env` files and certificates were made for the old values. Its client port range
+/// may change as long as every such client's port stays inside the new range.
+pub async fn update(db: &Db, id: i64, spec: &ServerSpec) -> Result<bool, WriteError> {
+    let now = Utc::now();
+    with_retry!(async {
+        with_db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            // Read the server under its row lock: a client created meanwhile (which takes the
+            // same lock, see clients::insert) is either seen here or waits for this change.
+            let stored: Option<ServerRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "UPDATE servers SET updated_at = updated_at WHERE id = $1 RETURNING {COLUMNS}"
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(stored) = stored else {
+                return Ok(false);
+            };
+            let mut fields = fixed_fields_changed(&stored, spec);
+            let range_changed = (stored.client_port_min, stored.client_port_max)
+                != (
+                    i64::from(spec.client_ports.min),
+                    i64::from(spec.client_ports.max),
+                );
+            if !fields.is_empty() || range_changed {
+                let live: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, subdomain, client_port FROM clients \
+                     WHERE server_id = $1 AND state <> 'deleted' ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let outside: Vec<(i64, String)> = live
+                    .iter()
+                    .filter(|(_, _, port)| port.is_some_and(|p| !spec.client_ports.contains(p)))
+                    .map(|(id, sub, _)| (*id, sub.clone()))
+                    .collect();
+                // Any other fixed field concerns every live client; a new range only those
+                // whose port it leaves out.
+                let others_changed = !fields.is_empty();
+                if range_changed && !outside.is_empty() {
+                    fields.push("client_ports");
+                }
+                let blocking = if others_changed {
+                    live.into_iter().map(|(id, sub, _)| (id, sub)).collect()
+                } else {
+                    outside
+                };
+                if !fields.is_empty() && !blocking.is_empty() {
+                    return Err(WriteError::HasClients {
+                        server: stored.name,
+                        fields,
+                        clients: blocking,
+                    });
+                }
+            }
+            sqlx::query(
+                "UPDATE servers SET name = $1, host = $2, domain = $3, ssh_port = $4, ssh_user = $5, \
+                 base_dir = $6, environment = $7, sql_kind = $8, sql_port = $9, sql_user = $10, \
+                 sql_password_enc = COALESCE($11, sql_password_enc), acme_directory = $12, \
+                 active = $13, updated_at = $14, http_port = $15, https_port = $16, \
+                 listen_address = $17, letsencrypt_dir = $18, db_host_for_clients = $19, \
+                 client_port_min = $20, client_port_max = $21 WHERE id = $22",
+            )
+            .bind(&spec.name)
+            .bind(spec.host.to_string())
+            .bind(spec.domain.as_str())
+            .bind(i64::from(spec.ssh_port))
+            .bind(spec.ssh_user.as_str())
+            .bind(spec.base_dir.as_str())
+            .bind(spec.environment.as_str())
+            .bind(spec.sql_kind.as_str())
+            .bind(i64::from(spec.sql_port))
+            .bind(&spec.sql_user)
+            .bind(spec.sql_password_enc.as_deref())
+            .bind(&spec.acme_directory)
+            .bind(spec.active)
+            .bind(now)
+            .bind(i64::from(spec.http_port))
+            .bind(i64::from(spec.https_port))
+            .bind(spec.listen_address.to_stored())
+            .bind(spec.letsencrypt_dir.as_str())
+            .bind(spec.db_host_for_clients.to_string())
+            .bind(i64::from(spec.client_ports.min))
+            .bind(i64::from(spec.client_ports.max))
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(|e| {
-                if super::is_unique_violation(&e) {
-                    WriteError::NameTaken
-                } else {
-                    WriteError::Db(e)
-                }
-            })?;
-            if updated.rows_affected() == 0 {
-                return Ok(false);
-            }
+            .map_err(name_taken)?;
             tx.commit().await?;
             Ok(true)
         })

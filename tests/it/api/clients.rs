@@ -22,7 +22,7 @@ on_both_backends! {
         let reply = app
             .post("/clients/", form(&[
                 ("server_id", &server.to_string()), ("name", "Central Lab"), ("admin_login", "ivan"),
-                ("subdomain", "central"), ("version_tag", "1.3-master"), ("password", "lab-admin-pass"),
+                ("subdomain", "central"), ("version_tag", "1.3-master"), ("password", "lab-admin-pass"), ("email", "ivan@lab.example"),
                 ("allowed_ips", r#"["10.0.0.0/8","203.0.113.7"]"#), ("license_expires_at", "2027-12-31"),
             ]))
             .await
@@ -48,7 +48,7 @@ on_both_backends! {
         let a = app
             .post("/clients", Body::Json(json!({
                 "server_id": server, "name": "A", "admin_login": "a", "subdomain": "a",
-                "version_tag": "1.0-master", "allowed_ips": ["192.168.0.0/16"], "billing_type": "PAID",
+                "version_tag": "1.0-master", "allowed_ips": ["192.168.0.0/16"], "billing_type": "PAID", "email": "a@lab.example",
             })))
             .await
             .expect(202)
@@ -56,7 +56,7 @@ on_both_backends! {
         let b = app
             .post("/clients/", multipart(&[
                 ("server_id", &server.to_string()), ("name", "B"), ("admin_login", "b"),
-                ("subdomain", "b"), ("version_tag", "1.0-master"), ("license_expires_at", "2027-01-02 10:30:00"),
+                ("subdomain", "b"), ("version_tag", "1.0-master"), ("license_expires_at", "2027-01-02 10:30:00"), ("email", "b@lab.example"),
             ]))
             .await
             .expect(202)
@@ -72,7 +72,7 @@ on_both_backends! {
         let server = app.create_server(&[]).await;
         let inactive = app.create_server(&[("name", "off"), ("domain", "off.test"), ("active", "false")]).await;
         let missing = app.post("/clients/", form(&[])).await.expect(422);
-        for field in ["server_id", "name", "admin_login", "subdomain", "version_tag"] {
+        for field in ["server_id", "name", "admin_login", "subdomain", "version_tag", "email"] {
             assert_eq!(missing.field_problems(field), ["is required"], "{field}");
         }
         let long = "x".repeat(256);
@@ -89,7 +89,7 @@ on_both_backends! {
         ];
         for (field, value) in cases {
             let server = server.to_string();
-            let mut fields = vec![("server_id", server.as_str()), ("name", "Lab"), ("admin_login", "adm"), ("subdomain", "ok"), ("version_tag", "1.0-master")];
+            let mut fields = vec![("server_id", server.as_str()), ("name", "Lab"), ("admin_login", "adm"), ("subdomain", "ok"), ("version_tag", "1.0-master"), ("email", "adm@lab.example")];
             fields.retain(|(k, _)| k != field);
             fields.push((field, value));
             let reply = app.post("/clients/", form(&fields)).await.expect(422);
@@ -104,7 +104,7 @@ on_both_backends! {
         let c = app.create_server(&[("name", "c"), ("domain", "other.test")]).await;
         app.create_client(a, &[("subdomain", "lab")]).await;
         let reply = app
-            .post("/clients/", form(&[("server_id", &b.to_string()), ("name", "L"), ("admin_login", "x"), ("subdomain", "lab"), ("version_tag", "1")]))
+            .post("/clients/", form(&[("server_id", &b.to_string()), ("name", "L"), ("admin_login", "x"), ("subdomain", "lab"), ("version_tag", "1"), ("email", "x@lab.example")]))
             .await
             .expect(422);
         assert!(reply.field_problems("subdomain")[0].contains("already used"));
@@ -218,8 +218,6 @@ on_both_backends! {
         assert_eq!(item(app.get(path).await.expect(200).json())["name"], "Old name");
         app.call(Method::PUT, &format!("/clients/{id}"), form(&[("name", "New name")])).await.expect(200);
         assert_eq!(item(app.get(path).await.expect(200).json())["name"], "New name");
-        app.post("/servers/", form(&[("id", &server.to_string()), ("domain", "after.example.com")])).await.expect(200);
-        assert_eq!(item(app.get(path).await.expect(200).json())["url"], "https://cachelab.after.example.com");
         app.post(&format!("/clients/{id}/expire_date"), form(&[("sender", "mol"), ("license_expires_at", "2030-01-02")])).await.expect(200);
         assert_eq!(item(app.get(path).await.expect(200).json())["license_expires_at"], "2030-01-02T00:00:00Z");
         let other = app.create_client(server, &[("subdomain", "cachelab2")]).await;
@@ -235,7 +233,7 @@ on_both_backends! {
 
     async fn the_lab_admin_password_takes_ten_characters_up_to_seventy_two_bytes(app) {
         let server = app.create_server(&[]).await.to_string();
-        let base = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", "adm"), ("subdomain", "pw"), ("version_tag", "1.0-master")];
+        let base = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", "adm"), ("subdomain", "pw"), ("version_tag", "1.0-master"), ("email", "adm@lab.example")];
         // 9 characters; 37 Cyrillic letters are 37 characters but 74 bytes.
         let long = "ж".repeat(37);
         for bad in ["123456789", long.as_str()] {
@@ -260,13 +258,13 @@ on_both_backends! {
     async fn an_admin_login_holds_only_what_a_laravel_login_may(app) {
         let server = app.create_server(&[]).await.to_string();
         for bad in ["$(reboot)", "`id`", "a;b", "a|b", "a b", "-rf", &"a".repeat(65)] {
-            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", bad), ("subdomain", "ok"), ("version_tag", "1.0-master")];
+            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", bad), ("subdomain", "ok"), ("version_tag", "1.0-master"), ("email", "adm@lab.example")];
             let reply = app.post("/clients/", form(&fields)).await.expect(422);
             assert!(!reply.field_problems("admin_login").is_empty(), "{bad}");
         }
         for (i, good) in ["ivan", "i.petrov", "lab_admin-2", "admin@lab.example"].iter().enumerate() {
             let sub = format!("ok{i}");
-            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", good), ("subdomain", &sub), ("version_tag", "1.0-master")];
+            let fields = [("server_id", server.as_str()), ("name", "Lab"), ("admin_login", good), ("subdomain", &sub), ("version_tag", "1.0-master"), ("email", "adm@lab.example")];
             app.post("/clients/", form(&fields)).await.expect(202);
         }
     }

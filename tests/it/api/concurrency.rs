@@ -37,7 +37,7 @@ on_both_backends! {
                     "/clients/".into(),
                     form(&[
                         ("server_id", &server_for_clients.to_string()), ("name", "Lab"), ("admin_login", "adm"),
-                        ("subdomain", &format!("lab{i}")), ("version_tag", "1.0-master"),
+                        ("subdomain", &format!("lab{i}")), ("version_tag", "1.0-master"), ("email", "adm@lab.example"),
                     ]),
                 )),
                 2 => requests.push((
