@@ -8,3 +8,4 @@ mod idempotency;
 mod server_settings;
 mod servers;
 mod service;
+mod upgrade;
