@@ -13,6 +13,7 @@ mod idempotency;
 pub mod input;
 pub mod metrics;
 pub mod operations;
+mod server_input;
 pub mod servers;
 
 use axum::Router;

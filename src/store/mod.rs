@@ -15,6 +15,7 @@ mod operation_list;
 pub mod operations;
 pub mod oplog;
 pub mod retry;
+mod server_status;
 pub mod servers;
 pub mod steps;
 
