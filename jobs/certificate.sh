@@ -27,7 +27,13 @@ nginx_lock "$BASE"
 have=0
 if certbot_cert_info "$FQDN"; then
   have=1
-  if ((CERT_DAYS > MIN_DAYS)) && [[ $CERT_STATE != *INVALID* && " $CERT_DOMAINS " == *" $FQDN "* ]]; then
+  # certbot's state: "VALID: 89 days" or "INVALID: TEST_CERT, EXPIRED|REVOKED"; a staging ("test")
+  # certificate is good enough when this run asks a non-default ACME server too
+  usable=1
+  [[ $CERT_STATE == *EXPIRED* || $CERT_STATE == *REVOKED* ]] && usable=0
+  [[ $CERT_STATE == *TEST_CERT* && -z $ACME ]] && usable=0
+  [[ " $CERT_DOMAINS " == *" $FQDN "* ]] || usable=0
+  if ((usable && CERT_DAYS > MIN_DAYS)); then
     say "certbot already holds a certificate for $FQDN, valid until $CERT_EXPIRES ($CERT_DAYS days): nothing to do"
     printf '::cert %s\n' "$(cert_json "$FQDN")"
     exit 0
@@ -40,7 +46,7 @@ args=(certonly --webroot -w "$WEBROOT" -d "$FQDN" --cert-name "$FQDN" --non-inte
 if [[ -n $EMAIL ]]; then args+=(-m "$EMAIL" --no-eff-email); else args+=(--register-unsafely-without-email); fi
 if [[ -n $ACME ]]; then args+=(--server "$ACME"); fi
 if ((have)); then args+=(--force-renewal); fi
-say "certbot ${args[*]}"
+say "certbot $(printf '%q ' "${args[@]}")"
 if ! out=$(certbot_run "${args[@]}"); then
   printf '%s\n' "$out" >&2
   die "certbot could not get a certificate for $FQDN (above). Usual causes: $FQDN does not resolve to this server, or http://$FQDN/.well-known/acme-challenge/ is not served from $WEBROOT (is the vhost installed and nginx running?), or a rate limit"

@@ -14,16 +14,13 @@ CLIENT_DIR=$BASE/docker/clients/$SUB
 
 step dirs
 require_dir "$BASE/docker/clients" "the clients folder"
-created=()
+created=0
 for d in "$CLIENT_DIR" "$CLIENT_DIR/public" "$CLIENT_DIR/php" "$CLIENT_DIR/maintenance" "$BASE/acme"; do
   [[ -d $d ]] && continue
   [[ ! -e $d ]] || die "$d exists and is not a folder: remove it, then rerun"
   mkdir -m 755 -- "$d" ||
-    die "cannot create $d as $(id -un): its parent must be writable by $(id -un) (e.g. sudo install -d -o $(id -un) -g $(id -gn) -m 755 $d)"
-  created+=("$d")
+    die "cannot create $d as $(id -un): its parent must be writable by $(id -un) (run check_host; create it with: sudo install -d -o $(id -un) -g $(id -gn) -m 775 $d)"
+  say "created $d"
+  created=$((created + 1))
 done
-if ((${#created[@]})); then
-  say "created ${created[*]}"
-else
-  say "the folders of $SUB and $BASE/acme exist already"
-fi
+((created)) || say "the folders of $SUB and $BASE/acme exist already"

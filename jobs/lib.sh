@@ -168,7 +168,7 @@ nginx_unlock() {
 # not include: SUB.conf.new (uploaded, to install), SUB.conf.prev (the previous vhost during an
 # install), SUB.conf.removed (the vhost during a removal).
 
-# nginx_apply WHAT — nginx -t, then nginx -s reload. On failure prints nginx's own message on
+# nginx_apply WHAT — nginx -t, then nginx -s reload (and 0.5 s for nginx to apply it). On failure prints nginx's own message on
 # stderr and returns 1 (the caller puts the files back).
 nginx_apply() {
   local what=$1 out
@@ -182,6 +182,9 @@ nginx_apply() {
     printf 'error: nginx -s reload failed %s (above): is nginx running? (sudo systemctl start nginx, then run this job again)\n' "$what" >&2
     return 1
   fi
+  # the reload only signals nginx's master, which then starts new workers while the old ones
+  # finish: give it a moment, so the next step (a probe, an ACME check) meets the new config
+  sleep 0.5
 }
 
 # vhost_install BASE SUB — installs the uploaded BASE/nginx/SUB.conf.new as SUB.conf under the

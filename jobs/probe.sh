@@ -19,39 +19,50 @@ resolve_cmd openssl >/dev/null || die "openssl is not installed on this server: 
 if [[ $ADDR == *:* ]]; then HOSTPORT="[$ADDR]:$PORT"; else HOSTPORT="$ADDR:$PORT"; fi
 URL="https://$FQDN:$PORT/up"
 
-step https
-rc=0
-# -k: the certificate is checked below against certbot's, not against a CA (this request only)
-status=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 15 --resolve "$FQDN:$PORT:$ADDR" "$URL" </dev/null) || rc=$?
-if ((rc)) || [[ ! $status =~ ^[0-9]{3}$ ]]; then
-  case $rc in
-    7) why="connection refused" ;;
-    28) why="no answer within 15 s" ;;
-    35 | 60) why="TLS handshake failed" ;;
-    *) why="curl exit $rc" ;;
-  esac
-  say "$URL via $ADDR: no HTTPS answer ($why)"
-  status=0
-else
-  status=$((10#$status))
-  say "$URL via $ADDR answered $status"
-fi
+# probe_once — sets status (0 = no HTTPS answer), why, served (the serial nginx presents).
+probe_once() {
+  local rc=0
+  # -k: the certificate is checked below against certbot's, not against a CA (this request only)
+  status=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time 15 --resolve "$FQDN:$PORT:$ADDR" "$URL" </dev/null) || rc=$?
+  if ((rc)) || [[ ! $status =~ ^[0-9]{3}$ ]]; then
+    case $rc in
+      7) why="connection refused" ;;
+      28) why="no answer within 15 s" ;;
+      35 | 60) why="TLS handshake failed" ;;
+      *) why="curl exit $rc" ;;
+    esac
+    status=0
+  else
+    status=$((10#$status))
+    why="HTTP $status"
+  fi
+  served=$(timeout 20 openssl s_client -connect "$HOSTPORT" -servername "$FQDN" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null) || served=""
+  [[ -z $served ]] || served=$(norm_serial "$served")
+}
 
 step certificate
-served=$(timeout 20 openssl s_client -connect "$HOSTPORT" -servername "$FQDN" </dev/null 2>/dev/null |
-  openssl x509 -noout -serial 2>/dev/null) || served=""
-[[ -z $served ]] || served=$(norm_serial "$served")
 expected=""
 if certbot_cert_info "$FQDN"; then expected=$CERT_SERIAL; fi
+say "certbot holds ${expected:+serial }${expected:-no certificate} for $FQDN"
+
+step https
+# a few tries: right after a reload, nginx's old workers may still answer for a moment
+for try in 1 2 3 4 5; do
+  probe_once
+  say "try $try: $URL via $ADDR: $why, certificate serial ${served:-none}"
+  [[ $status == 200 && -n $served && $served == "$expected" ]] && break
+  ((try == 5)) || sleep 1
+done
 printf '::probe {"status":%s,"served_serial":%s,"expected_serial":%s}\n' \
   "$status" "$(json_str "$served")" "$(json_str "$expected")"
 
 [[ $status == 200 ]] ||
-  die "https://$FQDN:$PORT/up (via $ADDR) answered $status, not 200: check the vhost (nginx -T), nginx's error log and the container (docker compose -p alfa_<subdomain> logs)"
+  die "https://$FQDN:$PORT/up (via $ADDR) got ${why}, not 200: check the vhost (nginx -T), nginx's error log and the container (docker compose -p alfa_<subdomain> logs)"
 [[ -n $served ]] ||
   die "nginx presented no readable certificate for $FQDN on $HOSTPORT: is the https vhost installed and nginx reloaded?"
 [[ -n $expected ]] ||
   die "certbot holds no certificate named $FQDN: run the certificate step again"
 [[ $served == "$expected" ]] ||
   die "nginx serves certificate serial $served for $FQDN but certbot holds serial $expected: reload nginx (sudo nginx -s reload) or check ssl_certificate in the vhost"
-say "$FQDN serves certbot's certificate (serial $served)"
+say "$FQDN answers 200 with certbot's certificate (serial $served)"
