@@ -169,7 +169,7 @@ nginx_unlock() {
 # install), SUB.conf.removed (the vhost during a removal).
 
 # nginx_apply WHAT — nginx -t, then nginx -s reload (and 0.5 s for nginx to apply it). On failure prints nginx's own message on
-# stderr and returns 1 (the caller puts the files back).
+# stderr and returns 1 (nginx -t failed) or 2 (the reload failed); the caller puts the files back.
 nginx_apply() {
   local what=$1 out
   if ! out=$(run_sudo nginx -t 2>&1); then
@@ -180,7 +180,7 @@ nginx_apply() {
   if ! out=$(run_sudo nginx -s reload 2>&1); then
     printf '%s\n' "$out" >&2
     printf 'error: nginx -s reload failed %s (above): is nginx running? (sudo systemctl start nginx, then run this job again)\n' "$what" >&2
-    return 1
+    return 2
   fi
   # the reload only signals nginx's master, which then starts new workers while the old ones
   # finish: give it a moment, so the next step (a probe, an ACME check) meets the new config
@@ -215,13 +215,19 @@ vhost_install() {
     rm -f -- "$prev"
   fi
   mv -f -- "$new" "$conf"
-  if ! nginx_apply "with the new vhost of $sub"; then
+  local rc=0 undone fix
+  nginx_apply "with the new vhost of $sub" || rc=$?
+  if ((rc)); then
     if ((had_prev)); then
       mv -f -- "$prev" "$conf"
-      die "the new vhost of $sub was not installed and the previous one is back in place; nginx keeps serving the others. Fix the vhost (templates/nginx/vhost.conf or its values), upload it again and rerun"
+      undone="the previous one is back in place"
+    else
+      rm -f -- "$conf"
+      undone="it was removed again"
     fi
-    rm -f -- "$conf"
-    die "the new vhost of $sub was not installed (removed again); nginx keeps serving the others. Fix the vhost (templates/nginx/vhost.conf or its values), upload it again and rerun"
+    fix="fix the vhost (templates/nginx/vhost.conf or its values), upload it again and rerun"
+    ((rc == 2)) && fix="start nginx, upload the vhost again and rerun"
+    die "the new vhost of $sub was not installed ($undone); nginx keeps serving the others: $fix"
   fi
   rm -f -- "$prev"
   if ((had_prev)); then say "vhost $conf replaced, nginx reloaded"; else say "vhost $conf installed, nginx reloaded"; fi
