@@ -273,7 +273,7 @@ fi
 
 # ---- base_dir folders
 step dirs
-for sub in www git docker docker/clients nginx; do
+for sub in www git docker docker/clients nginx acme backups; do
   dir="$BASE/$sub"
   name="dir_${sub//\//_}"
   fix="sudo install -d -o $ME -g $MYGROUP -m 775 $dir"

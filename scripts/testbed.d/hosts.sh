@@ -9,7 +9,8 @@ setup_host() {
   install -d -o "$TB_USER" -g "$TB_USER" -m 775 "$d/nginx-prefix" "$d/nginx-prefix/logs"
   install -d -m 777 "$d/nginx-prefix/tmp"
   install -d -m 755 "$d/srv"
-  install -d -o "$TB_USER" -g "$TB_USER" -m 775 "$d/srv/www" "$d/srv/git" "$d/srv/docker" "$d/srv/docker/clients" "$d/srv/nginx"
+  install -d -o "$TB_USER" -g "$TB_USER" -m 775 "$d/srv/www" "$d/srv/git" "$d/srv/docker" "$d/srv/docker/clients" "$d/srv/nginx" \
+    "$d/srv/acme" "$d/srv/backups"
   install -d -m 755 "$d/www-acme"
 
   install_standins "$d"

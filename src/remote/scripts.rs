@@ -51,6 +51,22 @@ scripts! {
     CLIENT_REBOOT = "client_reboot.sh";
     /// A client's creation preflight: subdomain free, image present.
     CLIENT_PREFLIGHT = "client_preflight.sh";
+    /// Creates a client's folders (public, php, maintenance) and the server's ACME webroot.
+    CLIENT_DIRS = "client_dirs.sh";
+    /// Installs an uploaded vhost (`SUB.conf.new`): nginx -t, reload, put back on failure.
+    VHOST_INSTALL = "vhost_install.sh";
+    /// Removes a client's vhost: nginx -t, reload.
+    VHOST_REMOVE = "vhost_remove.sh";
+    /// Starts a client's compose project, waits for `/up`, runs `artisan migrate`.
+    CONTAINER_UP = "container_up.sh";
+    /// Gets the client's certificate with certbot's webroot plugin (`::cert` line).
+    CERTIFICATE = "certificate.sh";
+    /// Checks a client over https: `/up` answers 200 with certbot's certificate (`::probe` line).
+    PROBE = "probe.sh";
+    /// Removes a client from its server: vhost, container, certificate, folder.
+    CLIENT_REMOVE = "client_remove.sh";
+    /// Dumps a client's database to a gzip under `backups/` (`::dump` line).
+    DB_DUMP = "db_dump.sh";
 }
 
 #[cfg(test)]
