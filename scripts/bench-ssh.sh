@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 started_testbed=
 status=$(scripts/testbed status 2>/dev/null || true)
 if [[ $status != *sshd=up* ]]; then
-  scripts/testbed up 8 >/dev/null
+  scripts/testbed up 10 >/dev/null
   started_testbed=1
 fi
 cleanup() {

@@ -37,6 +37,7 @@ const KNOWN: &[&str] = &[
     "ALFA_SSH_IDLE_CLOSE",
     "ALFA_IMAGE_REPO",
     "ALFA_TEMPLATES_DIR",
+    "ALFA_CLIENT_DB_PREFIX",
     "ALFA_PUBLIC_URL",
     "ALFA_ACME_EMAIL",
     "ALFA_APP_READY_TIMEOUT",
@@ -90,6 +91,9 @@ pub struct Settings {
     /// A folder of templates that replace the built-in ones of the same name (the operator's
     /// edits); `None`: the built-in templates only.
     pub templates_dir: Option<PathBuf>,
+    /// Clients' databases and SQL users are named `{client_db_prefix}{id}` (`alfa_c42`): set a
+    /// prefix of its own for each installation sharing a SQL server.
+    pub client_db_prefix: String,
     /// The address labs' clouds reach this API at (`ALFA_CLOUD_URL` in their `.env`), without
     /// a trailing `/`.
     pub public_url: String,
@@ -231,6 +235,21 @@ impl Settings {
             image_repo: src
                 .get("ALFA_IMAGE_REPO")
                 .unwrap_or_else(|| "alfa-lims".into()),
+            client_db_prefix: {
+                let prefix = src
+                    .get("ALFA_CLIENT_DB_PREFIX")
+                    .unwrap_or_else(|| "alfa_c".into());
+                let mut bytes = prefix.bytes();
+                let ok = prefix.len() <= 16
+                    && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+                    && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !ok {
+                    bail!(
+                        "ALFA_CLIENT_DB_PREFIX={prefix:?} must be a lower-case letter, then up to 15 of a-z, 0-9 and _"
+                    );
+                }
+                prefix
+            },
             templates_dir: src
                 .get("ALFA_TEMPLATES_DIR")
                 .filter(|d| !d.is_empty())

@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, actions::save_unslashed))
         .routes(routes!(actions::save))
         .routes(routes!(billing_types))
-        .routes(routes!(get, actions::put))
+        .routes(routes!(get, actions::put, actions::delete))
         .routes(routes!(actions::expire_date))
         .routes(routes!(actions::reboot))
         .routes(routes!(createlog))

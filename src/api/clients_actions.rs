@@ -12,7 +12,7 @@ use super::audit::AuditTarget;
 use super::auth::AdminUser;
 use super::client_input::{ClientInput, ExpireDateInput, new_client_secrets, validate};
 use super::clients::{ClientView, load};
-use super::input::{Id, Input, check_text, parse_int, present, required};
+use super::input::{Id, Input, Params, check_text, parse_bool, parse_int, present, required};
 use super::operations::submit;
 use crate::domain::{ClientState, parse_datetime};
 use crate::error::{ApiError, ApiResult, Problems};
@@ -194,6 +194,47 @@ pub async fn reboot(
         &user,
         On::client(client.server_id, id),
         json!({}),
+    )
+    .await
+}
+
+#[derive(serde::Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct DeleteParams {
+    /// Also drop the client's database and SQL user, after a gzip dump kept under
+    /// `{base_dir}/backups/c{id}/` (default false: the database is kept).
+    drop_database: Option<String>,
+}
+
+/// Take a client off its server (an operation: `deleting`, then `deleted`): container, vhost,
+/// certificate and folder removed; with `drop_database=1` its database and user too, after a
+/// dump. The row stays for the audit trail, and the subdomain is free for a new client.
+#[utoipa::path(delete, path = "/clients/{id}", tag = "clients", params(("id" = i64, Path), DeleteParams),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<DeleteParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    let drop_database = match p.drop_database.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => parse_bool(v).map_err(|e| ApiError::field("drop_database", e))?,
+        None => false,
+    };
+    let client = load(&state, id).await?;
+    if client.state == ClientState::Deleted.as_str() {
+        return Err(ApiError::Conflict(format!(
+            "client {id} is already deleted"
+        )));
+    }
+    tracing::info!(client.id = id, drop_database, "client deletion requested");
+    submit::<kinds::client_delete::ClientDelete>(
+        &state,
+        &user,
+        On::client(client.server_id, id),
+        json!({ "drop_database": drop_database }),
     )
     .await
 }

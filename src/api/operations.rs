@@ -1,6 +1,7 @@
 //! `/operations`: what the workers do, their logs, and cancelling (the live event stream is
 //! in `events.rs`).
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +15,7 @@ use super::audit::AuditTarget;
 use super::auth::AdminUser;
 use super::input::{Id, Params, pagination, parse_int};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::ops::{Cancel, Kind, On};
+use crate::ops::{Cancel, Kind, On, Retry};
 use crate::state::AppState;
 use crate::store::operations::{self, OperationQuery, OperationRow};
 use crate::store::oplog::{self, LogLine};
@@ -102,6 +103,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(log))
         .routes(routes!(super::events::events))
         .routes(routes!(cancel))
+        .routes(routes!(retry))
 }
 
 /// The answer of every endpoint that starts an operation.
@@ -321,6 +323,50 @@ pub async fn cancel(State(state): State<AppState>, Id(id): Id) -> ApiResult<Resp
         axum::Json(CancelAnswer {
             operation_id: id,
             status: status.into(),
+        }),
+    )
+        .into_response();
+    response.extensions_mut().insert(AuditTarget {
+        kind: "operation",
+        id,
+    });
+    Ok(response)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RetryAnswer {
+    pub operation_id: i64,
+    #[schema(example = "queued")]
+    pub status: String,
+    /// The attempt that will run.
+    pub attempt: i64,
+}
+
+/// Run an operation that failed (or was cancelled) again, as a new attempt of the same
+/// operation with a fresh budget of attempts: its steps skip what is already done, and its
+/// log goes on after a marker line. 409 while it has not ended, or when it ended ok.
+#[utoipa::path(post, path = "/operations/{id}/retry", tag = "operations", params(("id" = i64, Path)),
+    responses((status = 202, body = RetryAnswer), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    load(&state, id).await?;
+    let attempt = match state.engine.retry(id, &user.0).await? {
+        Retry::Queued { attempt } => attempt,
+        Retry::NotRetryable(status) => {
+            return Err(ApiError::Conflict(format!(
+                "operation {id} is {status}: only an operation that ended in error or was cancelled can be retried"
+            )));
+        }
+    };
+    let mut response = (
+        StatusCode::ACCEPTED,
+        axum::Json(RetryAnswer {
+            operation_id: id,
+            status: "queued".into(),
+            attempt,
         }),
     )
         .into_response();

@@ -34,6 +34,8 @@ pub struct OpContext {
     command_timeout: Duration,
     /// Whether a step began (then the finish ends the last one).
     stepped: std::sync::atomic::AtomicBool,
+    /// Time spent waiting for remote commands and uploads, in microseconds.
+    remote_micros: std::sync::atomic::AtomicU64,
 }
 
 impl OpContext {
@@ -89,12 +91,35 @@ impl OpContext {
             secrets,
             command_timeout,
             stepped: std::sync::atomic::AtomicBool::new(false),
+            remote_micros: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// Whether the kind began a step.
     pub(super) fn stepped(&self) -> bool {
         self.stepped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The time this operation spent waiting for its remote commands and uploads so far.
+    pub fn remote_time(&self) -> Duration {
+        Duration::from_micros(
+            self.remote_micros
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Counts the time since `started` as spent on the server (SQL through the forward too).
+    pub(crate) fn add_remote_time(&self, started: std::time::Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.remote_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The database and SQL user of client `id`: `{ALFA_CLIENT_DB_PREFIX}{id}` (`alfa_c42`) —
+    /// unique, short enough for both engines, and never inherited by a later client with the
+    /// same subdomain.
+    pub fn client_db_name(&self, id: i64) -> String {
+        format!("{}{id}", self.engine.settings.client_db_prefix)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -126,6 +151,17 @@ impl OpContext {
         Ok(())
     }
 
+    /// Marks the running step failed (before an undo begins steps of its own).
+    pub async fn step_failed(&self) -> anyhow::Result<()> {
+        steps::end_running(&self.engine.db, self.op.id, self.attempt, "error").await?;
+        Ok(())
+    }
+
+    /// Whether someone asked to cancel the operation.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     /// A job script to run on the operation's server: add arguments, secrets and a time
     /// limit, then `.run()`.
     pub fn script(&self, script: Script) -> ScriptCall<'_> {
@@ -142,11 +178,14 @@ impl OpContext {
     /// rename): the contents travel on stdin, never on a command line.
     pub async fn upload(&self, path: &str, contents: &[u8], mode: u32) -> anyhow::Result<()> {
         let server = self.server()?;
-        self.engine
+        let started = std::time::Instant::now();
+        let result = self
+            .engine
             .remote
             .upload(&target(server), path, contents, mode, None)
-            .await
-            .map_err(|err| describe(server, err))
+            .await;
+        self.add_remote_time(started);
+        result.map_err(|err| describe(server, err))
     }
 
     /// Renders template `name` (see `src/render`).
@@ -237,12 +276,14 @@ impl ScriptCall<'_> {
             }
         };
         let db = &ctx.engine.db;
-        let outcome = match ctx
+        let started = std::time::Instant::now();
+        let result = ctx
             .engine
             .remote
             .run(&target(server), &job, on_line, opts)
-            .await
-        {
+            .await;
+        ctx.add_remote_time(started);
+        let outcome = match result {
             Ok(outcome) => {
                 servers::set_reachable(db, server.id, true).await?;
                 outcome

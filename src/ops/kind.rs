@@ -85,6 +85,7 @@ pub fn new_operation<K: Kind>(on: On, params: Value, requested_by: &str) -> NewO
 #[async_trait::async_trait]
 pub(super) trait Registered: Send + Sync {
     fn command_timeout(&self) -> Option<Duration>;
+    fn max_attempts(&self) -> i64;
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value>;
     async fn on_finish(
         &self,
@@ -98,6 +99,10 @@ pub(super) trait Registered: Send + Sync {
 impl<K: Kind> Registered for K {
     fn command_timeout(&self) -> Option<Duration> {
         K::COMMAND_TIMEOUT
+    }
+
+    fn max_attempts(&self) -> i64 {
+        K::MAX_ATTEMPTS
     }
 
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value> {

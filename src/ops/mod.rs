@@ -7,7 +7,9 @@ mod context;
 mod finish;
 mod kind;
 pub mod kinds;
+pub mod lifecycle;
 mod log;
+mod retry;
 mod runner;
 pub mod sql;
 mod sweeper;
@@ -21,6 +23,7 @@ pub use context::{OpContext, ScriptCall, describe, target};
 pub use finish::{Cancel, Ending};
 pub use kind::{Kind, On, Registry, new_operation};
 pub use log::{LogWriter, OpLog};
+pub use retry::Retry;
 
 use crate::config::Settings;
 use crate::crypto::Cipher;

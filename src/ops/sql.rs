@@ -1,10 +1,15 @@
 //! A server's SQL (MariaDB or PostgreSQL), reached from the worker through a port forward over
-//! the server's SSH connection, as the server's `sql_user`: the SQL port stays closed to the
-//! network. Kinds use it through `ctx.sql()`; client creation builds its database and users on
-//! it, and writes the lab's rows as the client's own user.
+//! the server's SSH connection: the SQL port stays closed to the network. Kinds use it through
+//! `ctx.sql()` (as the server's `sql_user`, who creates the clients' databases and users) and
+//! `ctx.sql_as(…)` (as a client's own user, who writes the lab's rows).
+//!
+//! Values are always bound parameters. DDL takes none, so the names it uses are made here from
+//! a client's id (`alfa_c42`) and its password is checked against its generated alphabet before
+//! it becomes a literal.
 
 use anyhow::Context as _;
-use secrecy::ExposeSecret as _;
+use chrono::NaiveDateTime;
+use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::Connection as _;
 
 use super::Engine;
@@ -26,12 +31,45 @@ pub enum SqlConn {
     Postgres(sqlx::PgConnection),
 }
 
+/// Who connects, to which database.
+pub struct Login<'a> {
+    pub user: &'a str,
+    pub password: &'a SecretString,
+    /// `None`: no database (MariaDB) or `postgres` (PostgreSQL).
+    pub database: Option<&'a str>,
+}
+
+/// A value bound to a statement.
+#[derive(Clone, Debug)]
+pub enum SqlValue {
+    Text(String),
+    Time(NaiveDateTime),
+    Null,
+}
+
+/// Whether `name` is one we make for a client's database and user (`{prefix}{id}`): a
+/// lower-case letter, then lower-case letters, digits and `_`, within both engines' limits.
+fn is_client_db_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 48
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The generated passwords' alphabet, the only one allowed to become an SQL literal.
+fn literal_password(password: &SecretString) -> anyhow::Result<&str> {
+    let text = password.expose_secret();
+    anyhow::ensure!(
+        text.len() >= 16 && text.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "the client's database password is not of the generated kind ([A-Za-z0-9], 16+): refusing to use it in SQL"
+    );
+    Ok(text)
+}
+
 impl ServerSql {
     /// Connects as the server's `sql_user` to its SQL on `127.0.0.1:{sql_port}` (as seen from
     /// the server).
     pub async fn open(engine: &Engine, server: &ServerRow) -> anyhow::Result<Self> {
-        let kind = SqlKind::parse(&server.sql_kind)
-            .map_err(|e| anyhow::anyhow!("server {} has sql_kind {e}", server.name))?;
         let password = match server.sql_password_enc.as_deref() {
             Some(sealed) => engine
                 .cipher
@@ -45,6 +83,22 @@ impl ServerSql {
                 server.id
             ),
         };
+        let login = Login {
+            user: &server.sql_user,
+            password: &password,
+            database: None,
+        };
+        Self::open_as(engine, server, &login).await
+    }
+
+    /// Connects as `login` to the server's SQL.
+    pub async fn open_as(
+        engine: &Engine,
+        server: &ServerRow,
+        login: &Login<'_>,
+    ) -> anyhow::Result<Self> {
+        let kind = SqlKind::parse(&server.sql_kind)
+            .map_err(|e| anyhow::anyhow!("server {} has sql_kind {e}", server.name))?;
         let port = u16::try_from(server.sql_port).context("sql_port out of range")?;
         let forward = engine
             .remote
@@ -57,19 +111,23 @@ impl ServerSql {
         let refused = || {
             format!(
                 "cannot log in to the {} of server {} as {} (port {port} on the server): check \
-                 sql_user/sql_password and that the SQL server listens on 127.0.0.1",
+                 the login and that the SQL server listens on 127.0.0.1",
                 kind.as_str(),
                 server.name,
-                server.sql_user
+                login.user
             )
         };
         let conn = match kind {
             SqlKind::Mariadb => {
-                let options = sqlx::mysql::MySqlConnectOptions::new()
+                let mut options = sqlx::mysql::MySqlConnectOptions::new()
                     .socket(forward.socket())
-                    .username(&server.sql_user)
-                    .password(password.expose_secret())
+                    .username(login.user)
+                    .password(login.password.expose_secret())
+                    // The SSH connection already encrypts the way.
                     .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
+                if let Some(database) = login.database {
+                    options = options.database(database);
+                }
                 SqlConn::Mariadb(
                     sqlx::MySqlConnection::connect_with(&options)
                         .await
@@ -85,9 +143,9 @@ impl ServerSql {
                             .context("socket folder is not UTF-8")?,
                     )
                     .port(port)
-                    .username(&server.sql_user)
-                    .password(password.expose_secret())
-                    .database("postgres")
+                    .username(login.user)
+                    .password(login.password.expose_secret())
+                    .database(login.database.unwrap_or("postgres"))
                     // The SSH connection already encrypts the way; a Unix socket has no name
                     // to check a certificate against.
                     .ssl_mode(sqlx::postgres::PgSslMode::Disable);
@@ -119,5 +177,147 @@ impl ServerSql {
             }
         };
         Ok(version)
+    }
+
+    /// Runs one statement with `values` bound in order (`?` on MariaDB, `$n` on PostgreSQL).
+    pub async fn execute(&mut self, sql: &str, values: &[SqlValue]) -> anyhow::Result<u64> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let affected = match &mut self.conn {
+            SqlConn::Mariadb(conn) => {
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = match value {
+                        SqlValue::Text(text) => query.bind(text.clone()),
+                        SqlValue::Time(time) => query.bind(*time),
+                        SqlValue::Null => query.bind(None::<String>),
+                    };
+                }
+                query.execute(conn).await?.rows_affected()
+            }
+            SqlConn::Postgres(conn) => {
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = match value {
+                        SqlValue::Text(text) => query.bind(text.clone()),
+                        SqlValue::Time(time) => query.bind(*time),
+                        SqlValue::Null => query.bind(None::<String>),
+                    };
+                }
+                query.execute(conn).await?.rows_affected()
+            }
+        };
+        Ok(affected)
+    }
+
+    /// Whether database `name` exists.
+    pub async fn database_exists(&mut self, name: &str) -> anyhow::Result<bool> {
+        let found = match &mut self.conn {
+            SqlConn::Mariadb(conn) => sqlx::query_scalar::<_, String>(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(name)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+            SqlConn::Postgres(conn) => sqlx::query_scalar::<_, String>(
+                "SELECT datname FROM pg_database WHERE datname = $1",
+            )
+            .bind(name)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+        };
+        Ok(found)
+    }
+
+    /// Creates the client's database and user (`name` both) with `password`, or brings an
+    /// existing pair to that password and its grants: safe to run again. The user owns the
+    /// database (PostgreSQL) or holds every privilege on it from any host (MariaDB).
+    /// Returns whether the database was created now.
+    pub async fn ensure_client_database(
+        &mut self,
+        name: &str,
+        password: &SecretString,
+    ) -> anyhow::Result<bool> {
+        anyhow::ensure!(
+            is_client_db_name(name),
+            "{name} is not a client database name"
+        );
+        let password = literal_password(password)?;
+        let existed = self.database_exists(name).await?;
+        match &mut self.conn {
+            SqlConn::Mariadb(conn) => {
+                for statement in [
+                    format!(
+                        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    ),
+                    format!("CREATE USER IF NOT EXISTS '{name}'@'%' IDENTIFIED BY '{password}'"),
+                    format!("ALTER USER '{name}'@'%' IDENTIFIED BY '{password}'"),
+                    format!("GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'"),
+                ] {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                        .execute(&mut *conn)
+                        .await
+                        .with_context(|| format!("creating database {name} and its user"))?;
+                }
+            }
+            SqlConn::Postgres(conn) => {
+                let role_exists = sqlx::query_scalar::<_, String>(
+                    "SELECT rolname::text FROM pg_roles WHERE rolname = $1",
+                )
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
+                let verb = if role_exists { "ALTER" } else { "CREATE" };
+                let mut statements = vec![
+                    format!("{verb} ROLE \"{name}\" LOGIN PASSWORD '{password}'"),
+                    // CREATE DATABASE … OWNER needs membership in the owner role.
+                    format!("GRANT \"{name}\" TO CURRENT_USER"),
+                ];
+                if !existed {
+                    statements.push(format!("CREATE DATABASE \"{name}\" OWNER \"{name}\""));
+                }
+                for statement in statements {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                        .execute(&mut *conn)
+                        .await
+                        .with_context(|| format!("creating database {name} and its role"))?;
+                }
+            }
+        }
+        Ok(!existed)
+    }
+
+    /// Drops the client's database and user when they exist (safe to run again).
+    pub async fn drop_client_database(&mut self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            is_client_db_name(name),
+            "{name} is not a client database name"
+        );
+        let statements = match &self.conn {
+            SqlConn::Mariadb(_) => vec![
+                format!("DROP DATABASE IF EXISTS `{name}`"),
+                format!("DROP USER IF EXISTS '{name}'@'%'"),
+            ],
+            SqlConn::Postgres(_) => vec![
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                format!("DROP ROLE IF EXISTS \"{name}\""),
+            ],
+        };
+        for statement in statements {
+            let result = match &mut self.conn {
+                SqlConn::Mariadb(conn) => sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(conn)
+                    .await
+                    .map(drop),
+                SqlConn::Postgres(conn) => sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(conn)
+                    .await
+                    .map(drop),
+            };
+            result.with_context(|| format!("dropping database {name} and its user"))?;
+        }
+        Ok(())
     }
 }

@@ -286,6 +286,8 @@ pub enum TakeOver {
     Queued,
     /// A running operation whose worker's lease ran out (to give it up).
     Expired,
+    /// An operation that ended in error or was cancelled (to run it again).
+    Ended,
 }
 
 /// Makes `worker` the holder of `id` without starting a new attempt, so that it can end it
@@ -302,6 +304,7 @@ pub async fn take_over(
     let condition = match from {
         TakeOver::Queued => "status = 'queued'",
         TakeOver::Expired => "status = 'running' AND lease_until < $4",
+        TakeOver::Ended => "status IN ('error', 'cancelled')",
     };
     with_retry!(async {
         with_db!(db, |pool| {
@@ -391,5 +394,29 @@ pub async fn waiting_on_server(db: &Db, server_id: i64) -> sqlx::Result<Vec<i64>
         .bind(server_id)
         .fetch_all(pool)
         .await
+    })
+}
+
+/// Puts a finished operation held by `worker` (see [`take_over`] from `Ended`) back in the
+/// queue as a new attempt with `more` attempts to go. False when it was no longer held.
+pub async fn requeue(db: &Db, id: i64, worker: &str, more: i64) -> sqlx::Result<bool> {
+    let now = Utc::now();
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query(
+                "UPDATE operations SET status = 'queued', max_attempts = attempt + $3, \
+                   result = NULL, error = NULL, finished_at = NULL, cancel_requested = FALSE, \
+                   worker_id = NULL, lease_until = NULL, enqueued_at = NULL, status_detail = '', \
+                   updated_at = $4 \
+                 WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(more)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+        })
     })
 }

@@ -2,6 +2,7 @@
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
 pub mod client_create;
+pub mod client_delete;
 pub mod client_reboot;
 pub mod images;
 pub mod reboot_server;
@@ -15,4 +16,5 @@ pub fn registry() -> Registry {
         .with(reboot_server::RebootServer)
         .with(client_reboot::ClientReboot)
         .with(client_create::ClientCreate)
+        .with(client_delete::ClientDelete)
 }

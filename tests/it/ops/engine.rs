@@ -7,18 +7,16 @@ use serde_json::json;
 use super::*;
 use crate::on_both_queues;
 
-/// A client created through the API whose container then exists on host `i` (as the
-/// lifecycle's provisioning will leave it). Returns (server, client, subdomain).
+/// A client created end to end through the API on host `i` (running container, vhost,
+/// certificate). Returns (server, client, subdomain).
 pub async fn client_on(app: &TestApp, i: usize) -> (i64, i64, String) {
     let host = testbed::get().host(i);
-    let server = register(app, host).await;
+    let server = super::lifecycle::lifecycle_server(app, host, "mariadb").await;
     let sub = unique("r");
-    let (client, op) = create_client(app, server, &sub, "1.0-master").await;
-    assert_eq!(
-        wait_op(app, op, Duration::from_secs(30)).await["status"],
-        "ok"
-    );
-    host.prepare_client(&sub, "1.0-master");
+    let (client, op) =
+        super::lifecycle::post_lab(app, &super::lifecycle::lab_fields(server, &sub)).await;
+    let done = wait_op(app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(app, op).await);
     (server, client, sub)
 }
 

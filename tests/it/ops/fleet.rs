@@ -19,19 +19,23 @@ on_both_queues! {
         assert_eq!(server["reachable"], true, "{server}");
     }
 
-    async fn creating_a_client_runs_its_preflight_and_createlog_says_ok(app, _slot) {
-        let server = register(&app, testbed::get().host(2)).await;
+    async fn a_subdomain_someone_uses_on_the_server_fails_the_preflight_and_nothing_is_undone(app, _slot) {
+        let host = testbed::get().host(2);
+        let server = register(&app, host).await;
         let sub = unique("c");
+        host.prepare_client(&sub, "1.0-master");
         let (client, op) = create_client(&app, server, &sub, "1.0-master").await;
         let log = eventually(Duration::from_secs(30), "createlog to say completed", || async {
             let page = app.get(&format!("/clients/{client}/createlog")).await.expect(200).json();
             if page["completed"].is_null() { Err(page.to_string()) } else { Ok(page) }
         }).await;
-        assert_eq!(log["completed"], "ok", "{log}");
+        assert_eq!(log["completed"], "error", "{log}");
         assert_eq!(log["operation_id"], op);
         let lines: Vec<&str> = log["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-        assert!(lines.iter().any(|l| l.contains(&format!("subdomain {sub} is free"))), "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains("image alfa-lims:1.0-master is present")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains(&format!("subdomain {sub} is already in use"))), "{lines:?}");
+        assert!(!lines.contains(&"undo"), "someone else's folder is not undone: {lines:?}");
+        let folder = std::path::Path::new(&host.base_dir).join(format!("docker/clients/{sub}"));
+        assert!(folder.join("docker-compose.yml").exists(), "the other one's files are untouched");
         // The cursor returns only newer lines.
         let next = log["next"].as_i64().unwrap();
         let again = app.get(&format!("/clients/{client}/createlog?after={next}")).await.json();
@@ -40,14 +44,14 @@ on_both_queues! {
     }
 
     async fn a_client_on_an_unreachable_server_ends_its_creation_with_the_reason(app, _slot) {
-        let server = app.create_server(&[("name", &unique("gone-")), ("host", "127.0.0.19"), ("ssh_port", "2222"), ("domain", &format!("{}.test", unique("d")))]).await;
+        let server = app.create_server(&[("name", &unique("gone-")), ("host", "127.0.0.99"), ("ssh_port", "2222"), ("domain", &format!("{}.test", unique("d")))]).await;
         let (client, op) = create_client(&app, server, &unique("c"), "1.0-master").await;
         let op = wait_op(&app, op, Duration::from_secs(30)).await;
         assert_eq!(op["status"], "error");
         let page = app.get(&format!("/clients/{client}/createlog")).await.json();
         assert_eq!(page["completed"], "error");
         let text = page["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect::<Vec<_>>().join("\n");
-        assert!(text.contains("127.0.0.19"), "the log names the server: {text}");
+        assert!(text.contains("127.0.0.99"), "the log names the server: {text}");
         assert_eq!(app.get(&format!("/clients/{client}")).await.json()["state"], "error");
     }
 
@@ -78,9 +82,9 @@ on_both_queues! {
         let shown = app.get(&format!("/servers/{server}")).await.json();
         assert_eq!(shown["last_check"]["checks"], report["checks"], "{shown}");
         assert_eq!(shown["reachable"], true);
-        let bad = app.get("/servers/check_host/127.0.0.19?ssh_port=2222").await.expect(200).json();
+        let bad = app.get("/servers/check_host/127.0.0.99?ssh_port=2222").await.expect(200).json();
         assert_eq!(bad["ok"], false);
-        assert!(bad["checks"][0]["detail"].as_str().unwrap().contains("127.0.0.19"));
+        assert!(bad["checks"][0]["detail"].as_str().unwrap().contains("127.0.0.99"));
         let invalid = app.get("/servers/check_host/bad%20host?ssh_port=99999").await.expect(422);
         assert!(!invalid.field_problems("host_ip").is_empty());
         assert!(!invalid.field_problems("ssh_port").is_empty());

@@ -1,9 +1,12 @@
 //! Operations engine tests: real workers, real SSH to the testbed hosts, on the embedded
 //! queue (SQLite) and on Redis (with PostgreSQL), the production pairing.
 
+mod creation;
+mod creation_faults;
 mod engine;
 mod faults;
 mod fleet;
+mod lifecycle;
 mod queue;
 mod seams;
 
@@ -43,12 +46,18 @@ macro_rules! on_both_queues {
 /// Settings that keep failure tests short: a 3 s connect timeout and a 3 s lease.
 pub fn fast_env() -> Vec<(String, String)> {
     let key = testbed::get().key.display().to_string();
+    // Every app names its clients' databases apart: the test apps share the SQL servers.
+    let prefix = format!(
+        "t{}_c",
+        &ulid::Ulid::generate().to_string().to_lowercase()[18..]
+    );
     [
         ("ALFA_SSH_KEY", key.as_str()),
         ("ALFA_SSH_CONNECT_TIMEOUT", "3s"),
         ("ALFA_OPERATION_LEASE", "3s"),
         ("ALFA_COMMAND_TIMEOUT", "60s"),
         ("ALFA_SHUTDOWN_GRACE", "10s"),
+        ("ALFA_CLIENT_DB_PREFIX", prefix.as_str()),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -183,6 +192,7 @@ pub async fn create_client(
                 ("server_id", &server.to_string()),
                 ("name", "Lab"),
                 ("admin_login", "admin"),
+                ("email", "admin@lab.example"),
                 ("subdomain", subdomain),
                 ("version_tag", version),
             ]),

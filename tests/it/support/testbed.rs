@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Hosts the suites use: h11..h18. Tests that break a host (freeze, rotate its key) take one
+/// Hosts the suites use: h11..h20. Tests that break a host (freeze, rotate its key) take one
 /// of their own so they cannot disturb the others.
-pub const HOSTS: usize = 8;
+pub const HOSTS: usize = 10;
 
 #[derive(Clone, Debug)]
 pub struct Host {
@@ -26,6 +26,8 @@ pub struct Testbed {
     pub key: PathBuf,
     pub user: String,
     pub ssh_port: u16,
+    /// The port every host's nginx serves http on (on its own address).
+    pub http_port: u16,
     hosts: Vec<Host>,
 }
 
@@ -69,6 +71,7 @@ pub fn get() -> &'static Testbed {
             key: PathBuf::from(json["key"].as_str().unwrap()),
             user: json["user"].as_str().unwrap().to_owned(),
             ssh_port: u16::try_from(json["ssh_port"].as_u64().unwrap()).unwrap(),
+            http_port: u16::try_from(json["http_port"].as_u64().unwrap()).unwrap(),
             hosts,
         }
     })
@@ -100,11 +103,29 @@ impl Host {
             .collect()
     }
 
-    /// Adds fault rules to this host's stand-ins (merged into what other tests set).
+    /// Adds a fault rule to this host's stand-ins (merged into what other tests set).
     pub fn add_faults(&self, kind: &str, rule: Value) {
+        self.edit_faults(|current| {
+            current[kind]
+                .as_array_mut()
+                .map(|a| a.push(rule.clone()))
+                .unwrap_or_else(|| current[kind] = serde_json::json!([rule]));
+        });
+    }
+
+    /// Removes a fault rule added with [`Host::add_faults`].
+    pub fn remove_faults(&self, kind: &str, rule: &Value) {
+        self.edit_faults(|current| {
+            if let Some(rules) = current[kind].as_array_mut() {
+                rules.retain(|r| r != rule);
+            }
+        });
+    }
+
+    fn edit_faults(&self, edit: impl FnOnce(&mut Value)) {
         let path = self.dir.join("standin.json");
-        // Tests of one binary run in one process and share hosts: one lock keeps their
-        // read-modify-writes apart (test binaries run one after another).
+        // Tests run in one process and share hosts: one lock keeps their read-modify-writes
+        // apart.
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _lock = LOCK
             .lock()
@@ -113,10 +134,7 @@ impl Host {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_else(|| serde_json::json!({}));
-        current[kind]
-            .as_array_mut()
-            .map(|a| a.push(rule.clone()))
-            .unwrap_or_else(|| current[kind] = serde_json::json!([rule]));
+        edit(&mut current);
         testbed(&["standin", &self.name, &current.to_string()]);
     }
 

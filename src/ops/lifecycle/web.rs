@@ -1,0 +1,148 @@
+//! What makes a client reachable: its nginx vhost (installed under the server's nginx lock,
+//! tested, reloaded, removed again when nginx refuses it), its container, its certificate and
+//! the probe through nginx; and the teardown of all of it.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Place;
+use super::files::client_port;
+use crate::ops::OpContext;
+use crate::remote::scripts;
+use crate::store::clients::ClientRow;
+use crate::store::servers::ServerRow;
+
+/// The values of `templates/nginx/vhost.conf`.
+#[derive(Serialize)]
+pub struct Vhost<'a> {
+    pub fqdn: &'a str,
+    pub subdomain: &'a str,
+    pub client_id: i64,
+    pub listen_http: String,
+    pub listen_https: String,
+    pub https_port: i64,
+    /// False before a certificate exists (http only), true after (http redirects to https).
+    pub https: bool,
+    pub client_port: i64,
+    pub allowed_ips: Vec<String>,
+    pub acme_root: String,
+    pub client_dir: &'a str,
+    pub cert_fullchain: String,
+    pub cert_key: String,
+}
+
+/// `port`, or `address:port` when the server listens on one address (IPv6 in brackets).
+fn listen(address: &str, port: i64) -> String {
+    match address {
+        "" => port.to_string(),
+        v6 if v6.contains(':') => format!("[{v6}]:{port}"),
+        v4 => format!("{v4}:{port}"),
+    }
+}
+
+/// Renders the client's vhost and installs it: upload beside the live one, then the job
+/// script swaps it in under the server's nginx lock, runs `nginx -t` and reloads, or puts the
+/// previous state back and fails with nginx's own message.
+pub async fn install_vhost(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    https: bool,
+) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    let live = format!(
+        "{}/live/{}",
+        server.letsencrypt_dir.trim_end_matches('/'),
+        client.fqdn
+    );
+    let vhost = Vhost {
+        fqdn: &client.fqdn,
+        subdomain: &client.subdomain,
+        client_id: client.id,
+        listen_http: listen(&server.listen_address, server.http_port),
+        listen_https: listen(&server.listen_address, server.https_port),
+        https_port: server.https_port,
+        https,
+        client_port: client_port(client)?,
+        allowed_ips: serde_json::from_str(&client.allowed_ips).unwrap_or_default(),
+        acme_root: format!("{}/acme", place.base_dir),
+        client_dir: &place.client_dir,
+        cert_fullchain: format!("{live}/fullchain.pem"),
+        cert_key: format!("{live}/privkey.pem"),
+    };
+    let text = ctx.render("nginx/vhost.conf", &vhost)?;
+    let staged = format!("{}/nginx/{}.conf.new", place.base_dir, place.subdomain);
+    ctx.upload(&staged, text.as_bytes(), 0o644).await?;
+    ctx.script(scripts::VHOST_INSTALL)
+        .args([place.base_dir, place.subdomain])
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// Starts the compose project, waits (bounded) for the app's `/up`, runs its migrations.
+pub async fn start_container(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    let wait = ctx.engine().settings.app_ready_timeout;
+    ctx.script(scripts::CONTAINER_UP)
+        .args([
+            place.base_dir,
+            place.subdomain,
+            client_port(client)?.to_string(),
+            wait.as_secs().max(1).to_string(),
+        ])
+        // The wait, plus the image start and the migrations.
+        .timeout(wait + Duration::from_secs(600))
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// Obtains the client's certificate (skipped while a valid one is held).
+pub async fn certificate(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    let email = ctx.engine().settings.acme_email.clone().unwrap_or_default();
+    ctx.script(scripts::CERTIFICATE)
+        .args([
+            place.base_dir,
+            client.fqdn.clone(),
+            email,
+            server.acme_directory.clone(),
+        ])
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// The lab answers `/up` through nginx over https, with the certificate just obtained.
+pub async fn probe(ctx: &OpContext, server: &ServerRow, client: &ClientRow) -> anyhow::Result<()> {
+    let address = match server.listen_address.as_str() {
+        "" => "127.0.0.1".to_owned(),
+        address => address.to_owned(),
+    };
+    ctx.script(scripts::PROBE)
+        .args([client.fqdn.clone(), server.https_port.to_string(), address])
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// Removes everything the client has on its server but its database: container, vhost,
+/// certificate, folder. Safe to run again.
+pub async fn remove(ctx: &OpContext, server: &ServerRow, client: &ClientRow) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    ctx.script(scripts::CLIENT_REMOVE)
+        .args([place.base_dir, place.subdomain, client.fqdn.clone()])
+        .run()
+        .await?;
+    Ok(())
+}
