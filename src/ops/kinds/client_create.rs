@@ -39,7 +39,9 @@ impl Kind for ClientCreate {
         match saga(ctx, &server, &client, &mut reached).await {
             Ok(result) => Ok(result),
             Err(err) => {
-                ctx.step_failed().await?;
+                if let Err(mark) = ctx.step_failed().await {
+                    tracing::warn!(op.id = ctx.op.id, error = %mark, "could not mark the failed step");
+                }
                 if ctx.is_cancelled() {
                     ctx.info("cancelled: what was made is kept; retry the operation, or DELETE the client to clean up");
                 } else if client.keep_on_error {

@@ -32,15 +32,6 @@ pub struct Vhost<'a> {
     pub cert_key: String,
 }
 
-/// `port`, or `address:port` when the server listens on one address (IPv6 in brackets).
-fn listen(address: &str, port: i64) -> String {
-    match address {
-        "" => port.to_string(),
-        v6 if v6.contains(':') => format!("[{v6}]:{port}"),
-        v4 => format!("{v4}:{port}"),
-    }
-}
-
 /// Renders the client's vhost and installs it: upload beside the live one, then the job
 /// script swaps it in under the server's nginx lock, runs `nginx -t` and reloads, or puts the
 /// previous state back and fails with nginx's own message.
@@ -60,8 +51,8 @@ pub async fn install_vhost(
         fqdn: &client.fqdn,
         subdomain: &client.subdomain,
         client_id: client.id,
-        listen_http: listen(&server.listen_address, server.http_port),
-        listen_https: listen(&server.listen_address, server.https_port),
+        listen_http: server.listen_on(server.http_port),
+        listen_https: server.listen_on(server.https_port),
         https_port: server.https_port,
         https,
         client_port: client_port(client)?,

@@ -129,7 +129,7 @@ on_both_queues! {
                 .post(format!("{}/clients/", app.base))
                 .basic_auth("admin", Some(support::ADMIN_PASSWORD))
                 .header("Idempotency-Key", format!("create-{sub}"))
-                .form(&[("server_id", server.to_string()), ("name", "L".into()), ("admin_login", "a".into()), ("subdomain", sub.clone()), ("version_tag", "1.0-master".into())])
+                .form(&[("server_id", server.to_string()), ("name", "L".into()), ("admin_login", "a".into()), ("email", "a@lab.example".into()), ("subdomain", sub.clone()), ("version_tag", "1.0-master".into())])
                 .send()
         };
         let first = send().await.unwrap();

@@ -127,9 +127,10 @@ async fn a_redis_restart_between_two_jobs_loses_nothing() {
 async fn a_client_created_while_redis_is_down_is_saved_with_its_queued_creation() {
     let mut redis = PrivateRedis::start();
     let app = app_on(&redis).await;
-    let server = register(&app, testbed::get().host(1)).await;
+    let server = super::lifecycle::lifecycle_server(&app, testbed::get().host(1), "mariadb").await;
     redis.down();
-    let (client, op) = create_client(&app, server, &unique("q"), "1.0-master").await;
+    let (client, op) =
+        super::lifecycle::post_lab(&app, &super::lifecycle::lab_fields(server, &unique("q"))).await;
     assert_eq!(
         app.get(&format!("/clients/{client}"))
             .await
@@ -142,8 +143,6 @@ async fn a_client_created_while_redis_is_down_is_saved_with_its_queued_creation(
         "queued"
     );
     redis.up();
-    assert_eq!(
-        wait_op(&app, op, Duration::from_secs(30)).await["status"],
-        "ok"
-    );
+    let done = wait_op(&app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
 }
