@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 mod client_list;
 pub mod clients;
+mod handover;
 pub mod idempotency;
 mod lifecycle;
 mod operation_list;

@@ -4,14 +4,24 @@
 //! database, and an HTTP client that checks every answer against the OpenAPI document
 //! (`contract`) and that no response ever carries a known secret.
 
+pub mod contract;
+pub mod eventually;
+mod http;
+pub mod jobs;
+mod system;
+pub mod testbed;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use alfa_cloud::config::Settings;
+pub use http::{Body, Reply, form, multipart};
+pub use system::processes_showing;
+use system::{create_pg_database, drop_pg_database, init_test_log};
+
 use alfa_cloud::ops::{Registry, kinds};
 use alfa_cloud::startup::Application;
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use reqwest::Method;
 
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
@@ -76,76 +86,6 @@ pub struct TestApp {
     /// Values that must never appear in any response.
     secrets: Mutex<Vec<String>>,
     password: Mutex<String>,
-}
-
-/// A response, already read.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub text: String,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
-    }
-
-    /// Asserts the status, showing the body when it differs.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
-        self
-    }
-
-    /// The problems a 422 names for `field`.
-    #[track_caller]
-    pub fn field_problems(&self, field: &str) -> Vec<String> {
-        let body = self.json();
-        assert_eq!(
-            body["error"], "validation_failed",
-            "not a validation error: {}",
-            self.text
-        );
-        body["fields"][field]
-            .as_array()
-            .unwrap_or_else(|| panic!("no problem named for {field:?}: {}", self.text))
-            .iter()
-            .map(|p| p.as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// A request body in one of the encodings the API accepts.
-pub enum Body {
-    None,
-    Form(Vec<(String, String)>),
-    Multipart(Vec<(String, String)>),
-    Json(Value),
-}
-
-pub fn form(pairs: &[(&str, &str)]) -> Body {
-    Body::Form(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
-pub fn multipart(pairs: &[(&str, &str)]) -> Body {
-    Body::Multipart(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
 }
 
 impl TestApp {
@@ -435,58 +375,4 @@ impl Drop for TestApp {
             .join();
         }
     }
-}
-
-async fn admin_pg() -> sqlx::PgConnection {
-    use sqlx::Connection as _;
-    sqlx::PgConnection::connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL runs on 127.0.0.1:5432 (scripts/test.sh starts it)")
-}
-
-async fn create_pg_database(name: &str) {
-    let mut conn = admin_pg().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-}
-
-async fn drop_pg_database(name: &str) {
-    let mut conn = admin_pg().await;
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
-}
-
-fn init_test_log() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .with_test_writer()
-            .try_init();
-    }
-}
-pub mod contract;
-pub mod eventually;
-pub mod jobs;
-pub mod testbed;
-
-/// The processes whose command line contains `needle`: (pid, command line).
-pub fn processes_showing(needle: &str) -> Vec<(i32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
-        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push((pid, cmdline));
-            }
-        }
-    }
-    found
 }

@@ -1,0 +1,87 @@
+//! Settings: defaults, precedence, validation.
+
+use super::*;
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_put_sqlite_under_the_data_folder() {
+    let s = Settings::from_vars(vars(&[])).unwrap();
+    assert_eq!(s.database_url, "sqlite://./data/alfa-cloud.db");
+    assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.admin_user, "admin");
+    assert_eq!(s.log_format, LogFormat::Text);
+}
+
+#[test]
+fn environment_wins_over_the_toml_file() {
+    let dir = std::env::temp_dir().join(format!("alfa-cfg-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alfa.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:9000\"\nadmin_user = \"root\"\n",
+    )
+    .unwrap();
+    let s = Settings::from_vars(vars(&[
+        ("ALFA_CONFIG", file.to_str().unwrap()),
+        ("ALFA_ADMIN_USER", "ops"),
+    ]))
+    .unwrap();
+    assert_eq!(s.listen.port(), 9000);
+    assert_eq!(s.admin_user, "ops");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn durations_take_units() {
+    assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+    assert!(parse_duration("ten").is_err());
+    assert!(parse_duration("5d").is_err());
+}
+
+#[test]
+fn the_public_url_defaults_to_the_listen_address_and_must_be_http() {
+    let s = Settings::from_vars(vars(&[("ALFA_LISTEN", "0.0.0.0:9090")])).unwrap();
+    assert_eq!(s.public_url, "http://0.0.0.0:9090");
+    assert_eq!(s.acme_email, None);
+    assert_eq!(s.app_ready_timeout, Duration::from_secs(120));
+    let s = Settings::from_vars(vars(&[
+        ("ALFA_PUBLIC_URL", "https://cloud.example.com/"),
+        ("ALFA_ACME_EMAIL", "ops@example.com"),
+        ("ALFA_APP_READY_TIMEOUT", "5m"),
+    ]))
+    .unwrap();
+    assert_eq!(s.public_url, "https://cloud.example.com");
+    assert_eq!(s.acme_email.as_deref(), Some("ops@example.com"));
+    assert_eq!(s.app_ready_timeout, Duration::from_secs(300));
+    for bad in [
+        "cloud.example.com",
+        "ftp://x",
+        "https://",
+        "https://a b",
+        "http://x/$y",
+    ] {
+        let err = Settings::from_vars(vars(&[("ALFA_PUBLIC_URL", bad)])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_PUBLIC_URL"), "{bad}: {err}");
+    }
+    let err = Settings::from_vars(vars(&[("ALFA_ACME_EMAIL", "nobody")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_ACME_EMAIL"), "{err}");
+    let err = Settings::from_vars(vars(&[("ALFA_APP_READY_TIMEOUT", "soon")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_APP_READY_TIMEOUT"), "{err}");
+}
+
+#[test]
+fn bad_values_name_the_variable() {
+    let err = Settings::from_vars(vars(&[("ALFA_LISTEN", "nowhere")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_LISTEN"), "{err}");
+    let err = Settings::from_vars(vars(&[("ALFA_LOG_FORMAT", "xml")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_LOG_FORMAT"), "{err}");
+}
