@@ -54,12 +54,18 @@ impl Ending {
     }
 
     /// The operation's last log line.
-    fn line(&self) -> String {
+    /// The operation's last log line; after a first attempt it says which attempt ended.
+    fn line(&self, attempt: i64) -> String {
         let why = self.error.as_deref().unwrap_or_default();
+        let which = if attempt > 1 {
+            format!(" (attempt {attempt})")
+        } else {
+            String::new()
+        };
         match self.outcome {
-            Outcome::Ok => "completed: ok".to_owned(),
-            Outcome::Error => format!("completed: error: {why}"),
-            Outcome::Cancelled => format!("cancelled: {why}"),
+            Outcome::Ok => format!("completed: ok{which}"),
+            Outcome::Error => format!("completed: error{which}: {why}"),
+            Outcome::Cancelled => format!("cancelled{which}: {why}"),
         }
     }
 }
@@ -86,7 +92,7 @@ impl Engine {
             writer,
             steps,
         } = held;
-        writer.log().info(ending.line());
+        writer.log().info(ending.line(attempt));
         if steps
             && let Err(err) =
                 steps::end_running(&self.db, op.id, attempt, ending.outcome.as_str()).await
@@ -110,7 +116,7 @@ impl Engine {
             );
             return Ok(false);
         }
-        tracing::info!(op.id = op.id, op.kind = %op.kind, status = ending.outcome.as_str(), "operation finished");
+        tracing::info!(op.id = op.id, op.kind = %op.kind, attempt, status = ending.outcome.as_str(), "operation finished");
         match self.kinds.get(&op.kind) {
             Some(kind) => {
                 if let Err(err) = kind.on_finish(self, &op, ending.outcome).await {

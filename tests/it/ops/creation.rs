@@ -258,17 +258,7 @@ async fn delete_removes_the_lab_and_with_drop_database_its_database_after_a_dump
     let (client, _) = post_lab(&app, &lab_fields(server, &sub)).await;
     assert_eq!(follow_createlog(&app, client).await.0["completed"], "ok");
 
-    let op = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/clients/{client}?drop_database=1"),
-            support::Body::None,
-        )
-        .await
-        .expect(202)
-        .json()["operation_id"]
-        .as_i64()
-        .unwrap();
+    let op = delete(&app, &format!("/clients/{client}?drop_database=1")).await;
     let done = wait_op(&app, op, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
     assert_eq!(
@@ -297,17 +287,7 @@ async fn delete_removes_the_lab_and_with_drop_database_its_database_after_a_dump
     let (again, _) = post_lab(&app, &lab_fields(server, &sub)).await;
     assert_eq!(follow_createlog(&app, again).await.0["completed"], "ok");
     // Without drop_database the database stays.
-    let op = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/clients/{again}"),
-            support::Body::None,
-        )
-        .await
-        .expect(202)
-        .json()["operation_id"]
-        .as_i64()
-        .unwrap();
+    let op = delete(&app, &format!("/clients/{again}")).await;
     assert_eq!(
         wait_op(&app, op, Duration::from_secs(60)).await["status"],
         "ok"
@@ -318,4 +298,14 @@ async fn delete_removes_the_lab_and_with_drop_database_its_database_after_a_dump
     ))
     .await;
     assert!(kept.is_ok(), "the database is kept without drop_database");
+}
+
+/// Sends `DELETE path`; returns the deletion's operation id.
+async fn delete(app: &TestApp, path: &str) -> i64 {
+    app.call(reqwest::Method::DELETE, path, support::Body::None)
+        .await
+        .expect(202)
+        .json()["operation_id"]
+        .as_i64()
+        .unwrap()
 }

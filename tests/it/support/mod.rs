@@ -302,15 +302,13 @@ impl TestApp {
         self.call(Method::POST, path, body).await
     }
 
-    /// Creates a server with valid defaults overridden by `fields`; returns its id.
-    pub async fn create_server(&self, fields: &[(&str, &str)]) -> i64 {
-        let mut all: Vec<(&str, &str)> = vec![
-            ("name", "srv"),
-            ("host", "127.0.0.11"),
-            ("domain", "lab.test"),
-            ("sql_user", "alfa"),
-            ("sql_password", "sql-pass-0001"),
-        ];
+    /// `defaults` with `fields` laid over them; every password among them becomes a secret no
+    /// response may carry.
+    fn merged<'a>(
+        &self,
+        mut all: Vec<(&'a str, &'a str)>,
+        fields: &[(&'a str, &'a str)],
+    ) -> Vec<(&'a str, &'a str)> {
         for (k, v) in fields {
             all.retain(|(name, _)| name != k);
             all.push((k, v));
@@ -320,6 +318,19 @@ impl TestApp {
                 self.secret(v);
             }
         }
+        all
+    }
+
+    /// Creates a server with valid defaults overridden by `fields`; returns its id.
+    pub async fn create_server(&self, fields: &[(&str, &str)]) -> i64 {
+        let all: Vec<(&str, &str)> = vec![
+            ("name", "srv"),
+            ("host", "127.0.0.11"),
+            ("domain", "lab.test"),
+            ("sql_user", "alfa"),
+            ("sql_password", "sql-pass-0001"),
+        ];
+        let all = self.merged(all, fields);
         self.post("/servers/", form(&all)).await.expect(201).json()["id"]
             .as_i64()
             .unwrap()
@@ -328,7 +339,7 @@ impl TestApp {
     /// Creates a client on `server_id` with valid defaults overridden by `fields`; returns its id.
     pub async fn create_client(&self, server_id: i64, fields: &[(&str, &str)]) -> i64 {
         let server = server_id.to_string();
-        let mut all: Vec<(&str, &str)> = vec![
+        let all: Vec<(&str, &str)> = vec![
             ("server_id", &server),
             ("name", "Central Lab"),
             ("short_name", "CL"),
@@ -342,15 +353,7 @@ impl TestApp {
             ("version_tag", "1.0-master"),
             ("allowed_ips", "[]"),
         ];
-        for (k, v) in fields {
-            all.retain(|(name, _)| name != k);
-            all.push((k, v));
-        }
-        for (k, v) in &all {
-            if k.contains("password") {
-                self.secret(v);
-            }
-        }
+        let all = self.merged(all, fields);
         self.post("/clients/", form(&all)).await.expect(202).json()["id"]
             .as_i64()
             .unwrap()
