@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # certificate.sh BASE_DIR FQDN EMAIL ACME_SERVER — gets the certificate named FQDN for FQDN with
-# certbot's webroot plugin (BASE_DIR/acme), under the nginx/certbot lock. Skips when certbot already
+# certbot's webroot plugin (BASE_DIR/acme), under the server's certbot lock. Skips when certbot already
 # holds one valid for more than 30 days. EMAIL may be empty (no ACME account e-mail), ACME_SERVER
 # empty = certbot's default (Let's Encrypt). Renewals reload nginx (--deploy-hook). Prints
 # ::cert {"name","serial","expires","days_left","state","domains","fullchain","privkey"}.
@@ -23,7 +23,7 @@ MIN_DAYS=30
 
 step certificate
 require_dir "$WEBROOT" "the ACME webroot"
-nginx_lock "$BASE"
+certbot_lock "$BASE"
 have=0
 if certbot_cert_info "$FQDN"; then
   have=1

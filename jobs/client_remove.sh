@@ -38,7 +38,7 @@ else
 fi
 
 step certificate
-nginx_lock "$BASE"
+certbot_lock "$BASE"
 if certbot_cert_info "$FQDN"; then
   out=$(certbot_run delete --cert-name "$FQDN" --non-interactive) || {
     printf '%s\n' "$out" >&2

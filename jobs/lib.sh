@@ -137,11 +137,16 @@ valid_ip() {
     usage_error "$2 must be an IPv4 or IPv6 address (got '$1')"
 }
 
-# --- the nginx/certbot lock ---------------------------------------------------------------------
-# Every job that changes nginx's configuration or runs certbot holds BASE/nginx/.alfa.lock
-# (flock), so two jobs never interleave nginx -t/reload or run certbot at once. Held until the
-# script exits; taking it twice is a no-op.
+# --- the nginx and certbot locks ----------------------------------------------------------------
+# Every job that changes nginx's configuration holds BASE/nginx/.alfa.lock (flock), so two jobs
+# never interleave nginx -t/reload; every job that runs certbot to change certificates holds
+# BASE/nginx/.alfa-certbot.lock, since certbot refuses to run twice at once. Two locks, so that
+# installing one client's vhost never waits for another's certificate. Each is held until the
+# script exits (or its unlock); taking one twice is a no-op.
 ALFA_LOCK_FD=""
+ALFA_CERTBOT_LOCK_FD=""
+
+# nginx_lock BASE — waits (up to 120 s) for the nginx lock of BASE and holds it.
 nginx_lock() {
   local base=$1 file
   file=$base/nginx/.alfa.lock
@@ -150,12 +155,24 @@ nginx_lock() {
   resolve_cmd flock >/dev/null || die "flock is not installed on this server: install util-linux"
   exec {ALFA_LOCK_FD}>>"$file" ||
     die "cannot open the lock file $file: the nginx folder must be writable by $(id -un) (run check_host)"
-  if ! flock -w 120 "$ALFA_LOCK_FD"; then
-    die "another job has held the nginx/certbot lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
-  fi
+  flock -w 120 "$ALFA_LOCK_FD" ||
+    die "another job has held the nginx lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
 }
 
-# nginx_unlock — releases the lock early (before slow work that needs no lock).
+# certbot_lock BASE — waits (up to 120 s) for the certbot lock of BASE and holds it.
+certbot_lock() {
+  local base=$1 file
+  file=$base/nginx/.alfa-certbot.lock
+  [[ -z $ALFA_CERTBOT_LOCK_FD ]] || return 0
+  require_dir "$base/nginx" "the nginx folder"
+  resolve_cmd flock >/dev/null || die "flock is not installed on this server: install util-linux"
+  exec {ALFA_CERTBOT_LOCK_FD}>>"$file" ||
+    die "cannot open the lock file $file: the nginx folder must be writable by $(id -un) (run check_host)"
+  flock -w 120 "$ALFA_CERTBOT_LOCK_FD" ||
+    die "another job has held the certbot lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
+}
+
+# nginx_unlock — releases the nginx lock early (before slow work that needs no lock).
 nginx_unlock() {
   [[ -n $ALFA_LOCK_FD ]] || return 0
   flock -u "$ALFA_LOCK_FD"
@@ -168,7 +185,7 @@ nginx_unlock() {
 # not include: SUB.conf.new (uploaded, to install), SUB.conf.prev (the previous vhost during an
 # install), SUB.conf.removed (the vhost during a removal).
 
-# nginx_apply WHAT — nginx -t, then nginx -s reload (and 0.5 s for nginx to apply it). On failure prints nginx's own message on
+# nginx_apply WHAT — nginx -t, then nginx -s reload. On failure prints nginx's own message on
 # stderr and returns 1 (nginx -t failed) or 2 (the reload failed); the caller puts the files back.
 nginx_apply() {
   local what=$1 out
@@ -182,9 +199,9 @@ nginx_apply() {
     printf 'error: nginx -s reload failed %s (above): is nginx running? (sudo systemctl start nginx, then run this job again)\n' "$what" >&2
     return 2
   fi
-  # the reload only signals nginx's master, which then starts new workers while the old ones
-  # finish: give it a moment, so the next step (a probe, an ACME check) meets the new config
-  sleep 0.5
+  # The reload only signals nginx's master, which then starts new workers while the old ones
+  # finish: a probe right after it may still meet the old configuration, so probe.sh tries
+  # again (no wait here, where every other client's vhost would wait with us).
 }
 
 # vhost_install BASE SUB — installs the uploaded BASE/nginx/SUB.conf.new as SUB.conf under the
@@ -209,7 +226,9 @@ vhost_install() {
   fi
   local had_prev=0
   if [[ -f $conf ]]; then
-    mv -f -- "$conf" "$prev"
+    # a copy, then an atomic replace: the live vhost is never absent (a reload by certbot's
+    # deploy hook, which does not take this lock, must not find the client gone)
+    cp -p -- "$conf" "$prev"
     had_prev=1
   else
     rm -f -- "$prev"
@@ -231,6 +250,10 @@ vhost_install() {
   fi
   rm -f -- "$prev"
   if ((had_prev)); then say "vhost $conf replaced, nginx reloaded"; else say "vhost $conf installed, nginx reloaded"; fi
+  # nginx's old workers accept connections for a moment after the reload: let them go before
+  # the next step meets the vhost, without holding the lock meanwhile
+  nginx_unlock
+  sleep 0.5
 }
 
 # vhost_remove BASE SUB — removes BASE/nginx/SUB.conf under the lock, nginx -t + reload (put

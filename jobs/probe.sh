@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# probe.sh FQDN HTTPS_PORT ADDR — from the server itself: https://FQDN:HTTPS_PORT/up, connected to
-# ADDR (curl --resolve), must answer 200, and the certificate nginx presents there for FQDN must be
-# the one certbot holds under the name FQDN (same serial). Prints
+# probe.sh FQDN HTTPS_PORT ADDR [SERIAL] — from the server itself: https://FQDN:HTTPS_PORT/up,
+# connected to ADDR (curl --resolve), must answer 200, and the certificate nginx presents there for
+# FQDN must be the one certbot holds under the name FQDN (same serial): SERIAL when given (the
+# certificate step's ::cert), else asked from certbot. Prints
 # ::probe {"status":…,"served_serial":…,"expected_serial":…}, then fails on either mismatch.
 # shellcheck source=jobs/lib.sh
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
 set -euo pipefail
 
-[[ $# -eq 3 ]] || usage_error "usage: probe.sh FQDN HTTPS_PORT ADDR (got $# arguments)"
+[[ $# -eq 3 || $# -eq 4 ]] || usage_error "usage: probe.sh FQDN HTTPS_PORT ADDR [SERIAL] (got $# arguments)"
 FQDN=$1
 PORT=$2
 ADDR=$3
+SERIAL=${4:-}
+[[ -z $SERIAL || $SERIAL =~ ^[0-9A-Fa-f:]{1,128}$ ]] || usage_error "SERIAL must be a certificate serial in hex (got '$SERIAL')"
 valid_fqdn "$FQDN"
 valid_port "$PORT" HTTPS_PORT
 valid_ip "$ADDR" ADDR
@@ -43,8 +46,13 @@ probe_once() {
 
 step certificate
 expected=""
-if certbot_cert_info "$FQDN"; then expected=$CERT_SERIAL; fi
-say "certbot holds ${expected:+serial }${expected:-no certificate} for $FQDN"
+if [[ -n $SERIAL ]]; then
+  expected=$(norm_serial "$SERIAL")
+  say "expecting the certificate serial $expected (the certificate step's)"
+else
+  if certbot_cert_info "$FQDN"; then expected=$CERT_SERIAL; fi
+  say "certbot holds ${expected:+serial }${expected:-no certificate} for $FQDN"
+fi
 
 step https
 # a few tries: right after a reload, nginx's old workers may still answer for a moment

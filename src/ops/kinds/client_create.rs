@@ -120,11 +120,11 @@ async fn saga(
     labdata::write(ctx, server, client, &secrets).await?;
 
     ctx.step("certificate").await?;
-    web::certificate(ctx, server, client).await?;
+    let serial = web::certificate(ctx, server, client).await?;
     web::install_vhost(ctx, server, client, true).await?;
 
     ctx.step("probe").await?;
-    web::probe(ctx, server, client).await?;
+    web::probe(ctx, server, client, serial).await?;
     let url = files::app_url(server, client);
     ctx.info(format!("{url} answers through nginx with its certificate"));
     Ok(json!({

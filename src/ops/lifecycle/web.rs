@@ -94,15 +94,16 @@ pub async fn start_container(
     Ok(())
 }
 
-/// Obtains the client's certificate (skipped while a valid one is held).
+/// Obtains the client's certificate (skipped while a valid one is held); returns its serial.
 pub async fn certificate(
     ctx: &OpContext,
     server: &ServerRow,
     client: &ClientRow,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let place = Place::of(server, client);
     let email = ctx.engine().settings.acme_email.clone().unwrap_or_default();
-    ctx.script(scripts::CERTIFICATE)
+    let data = ctx
+        .script(scripts::CERTIFICATE)
         .args([
             place.base_dir,
             client.fqdn.clone(),
@@ -111,17 +112,28 @@ pub async fn certificate(
         ])
         .run()
         .await?;
-    Ok(())
+    Ok(data
+        .iter()
+        .filter_map(|line| line.strip_prefix("::cert "))
+        .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .find_map(|cert| cert["serial"].as_str().map(str::to_owned)))
 }
 
-/// The lab answers `/up` through nginx over https, with the certificate just obtained.
-pub async fn probe(ctx: &OpContext, server: &ServerRow, client: &ClientRow) -> anyhow::Result<()> {
+/// The lab answers `/up` through nginx over https, with the certificate of serial `serial`
+/// (the certificate step's; `None`: the one certbot holds).
+pub async fn probe(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    serial: Option<String>,
+) -> anyhow::Result<()> {
     let address = match server.listen_address.as_str() {
         "" => "127.0.0.1".to_owned(),
         address => address.to_owned(),
     };
     ctx.script(scripts::PROBE)
         .args([client.fqdn.clone(), server.https_port.to_string(), address])
+        .args(serial)
         .run()
         .await?;
     Ok(())

@@ -15,6 +15,13 @@ use crate::support::multipart;
 /// every test host listen on the same 127.0.0.1.
 static NEXT_PORTS: AtomicI64 = AtomicI64::new(0);
 
+/// This test process's first client port: a random block of 200, so that the fake apps a
+/// previous run left on the shared hosts (until `scripts/testbed reset`) rarely meet ours.
+fn port_base() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| 20000 + (rand::random::<u32>() % 45) as i64 * 200)
+}
+
 /// The https port the test hosts' nginx serves clients on (each host on its own address).
 pub const HTTPS_PORT: &str = "8443";
 
@@ -37,7 +44,7 @@ pub async fn lifecycle_server(app: &TestApp, host: &Host, sql_kind: &str) -> i64
     let bed = testbed::get();
     let (user, password) = sql_login(host);
     let block = NEXT_PORTS.fetch_add(1, Ordering::Relaxed);
-    let first = 20000 + (i64::from(std::process::id() as u16) % 40) * 200 + block * 10;
+    let first = port_base() + block * 10;
     let ports = format!("{first}-{}", first + 9);
     let name = unique(&format!("{}-", host.name));
     app.create_server(&[
