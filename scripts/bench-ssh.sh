@@ -10,16 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-started_testbed=
-status=$(scripts/testbed status 2>/dev/null || true)
-if [[ $status != *sshd=up* ]]; then
-  scripts/testbed up 10 >/dev/null
-  started_testbed=1
-fi
-cleanup() {
-  if [[ -n $started_testbed ]]; then scripts/testbed down >/dev/null 2>&1 || true; fi
-}
-trap cleanup EXIT
+# shellcheck source=scripts/testbed.d/bench-lease.sh
+source scripts/testbed.d/bench-lease.sh
 
 echo "== SSH transport"
 cargo bench --quiet --bench ssh 2>&1 |
