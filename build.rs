@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=templates");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    // Read when the script runs, not baked in when it was compiled: a build script binary
+    // reused from another checkout must still read this one's templates.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("templates");
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
