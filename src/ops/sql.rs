@@ -182,29 +182,23 @@ impl ServerSql {
     /// Runs one statement with `values` bound in order (`?` on MariaDB, `$n` on PostgreSQL).
     pub async fn execute(&mut self, sql: &str, values: &[SqlValue]) -> anyhow::Result<u64> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        // The same binding for either engine's connection (compiled once per engine).
+        macro_rules! run {
+            ($conn:expr) => {{
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = match value {
+                        SqlValue::Text(text) => query.bind(text.clone()),
+                        SqlValue::Time(time) => query.bind(*time),
+                        SqlValue::Null => query.bind(None::<String>),
+                    };
+                }
+                query.execute($conn).await?.rows_affected()
+            }};
+        }
         let affected = match &mut self.conn {
-            SqlConn::Mariadb(conn) => {
-                let mut query = sqlx::query(sql);
-                for value in values {
-                    query = match value {
-                        SqlValue::Text(text) => query.bind(text.clone()),
-                        SqlValue::Time(time) => query.bind(*time),
-                        SqlValue::Null => query.bind(None::<String>),
-                    };
-                }
-                query.execute(conn).await?.rows_affected()
-            }
-            SqlConn::Postgres(conn) => {
-                let mut query = sqlx::query(sql);
-                for value in values {
-                    query = match value {
-                        SqlValue::Text(text) => query.bind(text.clone()),
-                        SqlValue::Time(time) => query.bind(*time),
-                        SqlValue::Null => query.bind(None::<String>),
-                    };
-                }
-                query.execute(conn).await?.rows_affected()
-            }
+            SqlConn::Mariadb(conn) => run!(conn),
+            SqlConn::Postgres(conn) => run!(conn),
         };
         Ok(affected)
     }

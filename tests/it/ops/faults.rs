@@ -130,26 +130,13 @@ on_both_queues! {
 
     async fn an_operation_whose_workers_keep_dying_gives_up_after_three_attempts(_app, slot) {
         let app = app_without_worker(slot).await;
-        let mut worker = spawn_worker(&app);
+        let worker = spawn_worker(&app);
         let (_, client, sub) = client_on(&app, 2).await;
         let host = testbed::get().host(2);
         let pattern = format!("alfa_{sub} restart");
         host.add_faults("hang", json!({"match": pattern}));
         let id = start(&app, &format!("/clients/{client}/reboot")).await;
-        for attempt in 1..=3 {
-            if attempt > 1 {
-                worker = spawn_worker(&app);
-            }
-            reached(host, &pattern, attempt, Duration::from_secs(20)).await;
-            worker.kill().unwrap();
-            worker.wait().unwrap();
-        }
-        let _last = spawn_worker(&app);
-        let op = wait_op(&app, id, Duration::from_secs(30)).await;
-        // The hung stand-ins of the three attempts, by the pids they recorded.
-        for call in host.calls_matching(&pattern) {
-            let _ = Command::new("kill").args(["-KILL", &call["pid"].to_string()]).status();
-        }
+        let op = lose_three_workers(&app, host, &pattern, id, Some(worker)).await;
         assert_eq!(op["status"], "error", "{op}");
         assert!(op["error"].as_str().unwrap().contains("gave up after 3 attempts"), "{op}");
         assert_eq!(host.calls_matching(&pattern).len(), 3, "no fourth run");
@@ -167,17 +154,7 @@ on_both_queues! {
         host.add_faults("hang", json!({"match": pattern}));
         let server = register(&app, host).await;
         let (client, id) = create_client(&app, server, &unique("g"), &version).await;
-        for attempt in 1..=3 {
-            let mut worker = spawn_worker(&app);
-            reached(host, &pattern, attempt, Duration::from_secs(20)).await;
-            worker.kill().unwrap();
-            worker.wait().unwrap();
-        }
-        let _last = spawn_worker(&app);
-        let op = wait_op(&app, id, Duration::from_secs(30)).await;
-        for call in host.calls_matching(&pattern) {
-            let _ = Command::new("kill").args(["-KILL", &call["pid"].to_string()]).status();
-        }
+        let op = lose_three_workers(&app, host, &pattern, id, None).await;
         assert_eq!(op["status"], "error", "{op}");
         assert!(op["error"].as_str().unwrap().contains("gave up after 3 attempts"), "{op}");
         let client = app.get(&format!("/clients/{client}")).await.expect(200).json();
@@ -267,6 +244,33 @@ async fn sigterm_grace(slot: usize, command: &str) {
         "the running operation finished before `{command}` exited: {op}"
     );
     assert_eq!(op["attempt"], 1, "it ran once: {op}");
+}
+
+/// Kills the worker running operation `id` three times, each once its call matching `pattern`
+/// (which hangs) reached the host, starting with `first` when given; then lets one more worker
+/// end the operation and returns it. The hung stand-ins are killed by the pids they recorded.
+async fn lose_three_workers(
+    app: &TestApp,
+    host: &Host,
+    pattern: &str,
+    id: i64,
+    first: Option<Worker>,
+) -> serde_json::Value {
+    let mut first = first;
+    for attempt in 1..=3 {
+        let mut worker = first.take().unwrap_or_else(|| spawn_worker(app));
+        reached(host, pattern, attempt, Duration::from_secs(20)).await;
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+    let _last = spawn_worker(app);
+    let op = wait_op(app, id, Duration::from_secs(30)).await;
+    for call in host.calls_matching(pattern) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &call["pid"].to_string()])
+            .status();
+    }
+    op
 }
 
 /// Waits until `count` calls matching `pattern` reached the host's stand-ins.
