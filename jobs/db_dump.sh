@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# db_dump.sh BASE_DIR CLIENT_ID KIND PORT DATABASE USER — dumps the client's database DATABASE from
+# db_dump.sh BASE_DIR CLIENT_ID KIND PORT DATABASE USER [KEEP] — dumps the client's database DATABASE from
 # the server's SQL on 127.0.0.1:PORT as USER, password in $DB_PASSWORD (environment, never argv),
 # KIND mariadb (mariadb-dump or mysqldump) or postgres (pg_dump), gzipped, to
 # BASE_DIR/backups/cCLIENT_ID/<UTC time>.sql.gz (folder 0700, file 0600, written under a temporary
-# name then renamed). Prints ::dump {"path":…,"bytes":…}.
+# name then renamed). With KEEP (1..1000), only the newest KEEP dumps of the folder are kept.
+# Prints ::dump {"path":…,"bytes":…}.
 # shellcheck source=jobs/lib.sh
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
 set -euo pipefail
 
-[[ $# -eq 6 ]] || usage_error "usage: db_dump.sh BASE_DIR CLIENT_ID KIND PORT DATABASE USER (got $# arguments)"
+[[ $# -eq 6 || $# -eq 7 ]] || usage_error "usage: db_dump.sh BASE_DIR CLIENT_ID KIND PORT DATABASE USER [KEEP] (got $# arguments)"
 BASE=$(valid_base_dir "$1")
 CLIENT_ID=$2
 KIND=$3
 PORT=$4
 DATABASE=$5
 DB_USER=$6
+KEEP=${7:-}
+[[ -z $KEEP || ($KEEP =~ ^[1-9][0-9]{0,2}$ || $KEEP == 1000) ]] || usage_error "KEEP must be a number 1..1000 (got '$KEEP')"
 [[ $CLIENT_ID =~ ^[A-Za-z0-9_-]{1,64}$ ]] || usage_error "CLIENT_ID must be [A-Za-z0-9_-], 1..64 (got '$CLIENT_ID')"
 [[ $KIND == mariadb || $KIND == postgres ]] || usage_error "KIND must be mariadb or postgres (got '$KIND')"
 valid_port "$PORT" PORT
@@ -65,4 +68,12 @@ mv -f -- "$TMP" "$FILE"
 trap - EXIT
 bytes=$(stat -c %s -- "$FILE")
 say "wrote $FILE ($bytes bytes)"
+if [[ -n $KEEP ]]; then
+  # the stamps sort by time; the newest KEEP stay
+  mapfile -t old < <(find "$DIR" -maxdepth 1 -name '*.sql.gz' -printf '%f\n' </dev/null | sort -r | tail -n +$((KEEP + 1)))
+  for name in "${old[@]}"; do
+    rm -f -- "${DIR:?}/$name"
+  done
+  ((${#old[@]} == 0)) || say "removed ${#old[@]} older dump(s) of $DIR (keeping the newest $KEEP)"
+fi
 printf '::dump {"path":%s,"bytes":%s}\n' "$(json_str "$FILE")" "$bytes"

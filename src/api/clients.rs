@@ -1,5 +1,6 @@
 //! `/clients`: the labs' clouds. Every `/clients/*` route is declared here; the handlers that
-//! change a client are in `clients_actions.rs`.
+//! change a client are in `clients_actions.rs`, the commands run in a lab (migrate, …) in
+//! `client_commands.rs`.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::client_commands as commands;
 use super::clients_actions as actions;
 use super::input::{Id, Params, check_text, pagination, parse_int};
 use super::operations::{LogParams, parse_after, read_log, status_text};
@@ -25,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get, actions::put, actions::delete))
         .routes(routes!(actions::expire_date))
         .routes(routes!(actions::reboot))
+        .routes(routes!(commands::migrate))
         .routes(routes!(createlog))
 }
 
@@ -223,6 +226,36 @@ pub(super) async fn load(state: &AppState, id: i64) -> ApiResult<ClientRow> {
     clients::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))
+}
+
+/// The client, when it is `active`: an action on a client that is being created, failed, is
+/// being deleted or is deleted answers 409 saying its state and what to do.
+pub(super) async fn load_active(state: &AppState, id: i64) -> ApiResult<ClientRow> {
+    let client = load(state, id).await?;
+    check_active(&client)?;
+    Ok(client)
+}
+
+/// 409 unless `client` is `active`, naming its state and the way out of it.
+pub(super) fn check_active(client: &ClientRow) -> ApiResult<()> {
+    let id = client.id;
+    let what_to_do = match ClientState::parse(&client.state) {
+        Ok(ClientState::Active) => return Ok(()),
+        Ok(ClientState::Pending | ClientState::Creating) => {
+            format!("wait until its creation ends (GET /clients/{id}/createlog)")
+        }
+        Ok(ClientState::Error) => format!(
+            "its last creation failed: retry it (POST /operations/{{id}}/retry with the id \
+             createlog names) or DELETE /clients/{id}"
+        ),
+        Ok(ClientState::Deleting) => "it is being deleted".to_owned(),
+        Ok(ClientState::Deleted) => "it was deleted".to_owned(),
+        Err(_) => "its state is unknown to this version".to_owned(),
+    };
+    Err(ApiError::Conflict(format!(
+        "client {id} is {}, not active: {what_to_do}",
+        client.state
+    )))
 }
 
 /// One client.

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::AuditTarget;
 use super::auth::AdminUser;
 use super::client_input::{ClientInput, ExpireDateInput, new_client_secrets, validate};
-use super::clients::{ClientView, load};
+use super::clients::{ClientView, load, load_active};
 use super::input::{Id, Input, Params, check_text, parse_bool, parse_int, present, required};
 use super::operations::submit;
 use crate::domain::{ClientState, parse_datetime};
@@ -180,15 +180,14 @@ pub async fn expire_date(
 
 /// Restart a client's container (an operation).
 #[utoipa::path(get, path = "/clients/{id}/reboot", tag = "clients", params(("id" = i64, Path)),
-    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "The client is not active (being created, failed, being deleted, deleted)", body = crate::error::ErrorBody)))]
 pub async fn reboot(
     State(state): State<AppState>,
     Id(id): Id,
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
-    let client = clients::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("client {id} does not exist")))?;
+    let client = load_active(&state, id).await?;
     submit::<kinds::client_reboot::ClientReboot>(
         &state,
         &user,

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod client_commands;
 mod client_input;
 pub mod clients;
 pub mod clients_actions;

@@ -41,6 +41,10 @@ const KNOWN: &[&str] = &[
     "ALFA_PUBLIC_URL",
     "ALFA_ACME_EMAIL",
     "ALFA_APP_READY_TIMEOUT",
+    "ALFA_BACKUPS_KEEP",
+    "ALFA_DEMO_SEEDER",
+    "ALFA_DEMO_INVERSE_SEEDER",
+    "ALFA_UPDATE_TO_INTERVAL",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +105,30 @@ pub struct Settings {
     pub acme_email: Option<String>,
     /// How long a creation waits for the new app's `GET /up` to answer 200.
     pub app_ready_timeout: Duration,
+    /// Dumps kept per client under `{base_dir}/backups/c{id}/` (the newest; at least 1).
+    pub backups_keep: u32,
+    /// The seeder class `demo_enable` runs (`db:seed --class=…`).
+    pub demo_seeder: String,
+    /// The seeder class `demo_disable` runs.
+    pub demo_inverse_seeder: String,
+    /// `update_to` (called by a lab itself) is accepted at most once per client in this time.
+    pub update_to_interval: Duration,
+}
+
+/// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
+fn check_seeder(name: &str, value: String) -> anyhow::Result<String> {
+    let ok = value.len() <= 128
+        && value.split('\\').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if !ok {
+        bail!("{name}={value:?} must be a PHP class name such as DemoSeeder");
+    }
+    Ok(value)
 }
 
 /// Where the values come from: the environment, then a TOML file.
@@ -257,6 +285,21 @@ impl Settings {
             public_url,
             acme_email,
             app_ready_timeout: src.duration("ALFA_APP_READY_TIMEOUT", 120)?,
+            backups_keep: match src.parse("ALFA_BACKUPS_KEEP", 5u32)? {
+                keep @ 1..=1000 => keep,
+                other => bail!("ALFA_BACKUPS_KEEP={other} must be 1..1000"),
+            },
+            demo_seeder: check_seeder(
+                "ALFA_DEMO_SEEDER",
+                src.get("ALFA_DEMO_SEEDER")
+                    .unwrap_or_else(|| "DemoSeeder".into()),
+            )?,
+            demo_inverse_seeder: check_seeder(
+                "ALFA_DEMO_INVERSE_SEEDER",
+                src.get("ALFA_DEMO_INVERSE_SEEDER")
+                    .unwrap_or_else(|| "DemoInverseSeeder".into()),
+            )?,
+            update_to_interval: src.duration("ALFA_UPDATE_TO_INTERVAL", 60)?,
         })
     }
 }

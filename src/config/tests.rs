@@ -85,3 +85,27 @@ fn bad_values_name_the_variable() {
     let err = Settings::from_vars(vars(&[("ALFA_LOG_FORMAT", "xml")])).unwrap_err();
     assert!(err.to_string().contains("ALFA_LOG_FORMAT"), "{err}");
 }
+
+#[test]
+fn backups_seeders_and_update_to_have_defaults_and_are_checked() {
+    let s = Settings::from_vars(vars(&[])).unwrap();
+    assert_eq!(s.backups_keep, 5);
+    assert_eq!(s.demo_seeder, "DemoSeeder");
+    assert_eq!(s.demo_inverse_seeder, "DemoInverseSeeder");
+    assert_eq!(s.update_to_interval, Duration::from_secs(60));
+    let s = Settings::from_vars(vars(&[
+        ("ALFA_BACKUPS_KEEP", "2"),
+        ("ALFA_DEMO_SEEDER", "Database\\Seeders\\LabDemo"),
+    ]))
+    .unwrap();
+    assert_eq!(s.backups_keep, 2);
+    assert_eq!(s.demo_seeder, "Database\\Seeders\\LabDemo");
+    for (name, bad) in [
+        ("ALFA_BACKUPS_KEEP", "0"),
+        ("ALFA_DEMO_SEEDER", "Demo;rm -rf"),
+        ("ALFA_DEMO_INVERSE_SEEDER", "1Seeder"),
+    ] {
+        let err = Settings::from_vars(vars(&[(name, bad)])).unwrap_err();
+        assert!(err.to_string().contains(name), "{name}={bad}: {err}");
+    }
+}

@@ -167,6 +167,7 @@ impl OpContext {
     pub fn script(&self, script: Script) -> ScriptCall<'_> {
         ScriptCall {
             ctx: self,
+            on: None,
             script,
             args: Vec::new(),
             env: Vec::new(),
@@ -174,10 +175,28 @@ impl OpContext {
         }
     }
 
+    /// A job script to run on another server than the operation's (a move's target).
+    pub fn script_on<'c>(&'c self, server: &'c ServerRow, script: Script) -> ScriptCall<'c> {
+        ScriptCall {
+            on: Some(server),
+            ..self.script(script)
+        }
+    }
+
     /// Writes `contents` to `path` on the server atomically (a temporary name, the mode, a
     /// rename): the contents travel on stdin, never on a command line.
     pub async fn upload(&self, path: &str, contents: &[u8], mode: u32) -> anyhow::Result<()> {
-        let server = self.server()?;
+        self.upload_on(self.server()?, path, contents, mode).await
+    }
+
+    /// [`upload`](Self::upload) to another server than the operation's.
+    pub async fn upload_on(
+        &self,
+        server: &ServerRow,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let result = self
             .engine
@@ -195,14 +214,26 @@ impl OpContext {
 
     /// The server's SQL, reached through the server's SSH connection as its `sql_user`.
     pub async fn sql(&self) -> anyhow::Result<ServerSql> {
-        let server = self.server()?;
+        self.sql_on(self.server()?).await
+    }
+
+    /// [`sql`](Self::sql) of another server than the operation's.
+    pub async fn sql_on(&self, server: &ServerRow) -> anyhow::Result<ServerSql> {
         ServerSql::open(&self.engine, server).await
+    }
+
+    /// The secrets of another client than the operation's (a copy's target), masked in this
+    /// operation's log from now on.
+    pub fn mask(&mut self, secret: &SecretString) {
+        self.secrets.push(secret.expose_secret().to_owned());
     }
 }
 
 /// A job script about to run; see [`OpContext::script`].
 pub struct ScriptCall<'c> {
     ctx: &'c OpContext,
+    /// The server to run on, when not the operation's.
+    on: Option<&'c ServerRow>,
     script: Script,
     args: Vec<String>,
     env: Vec<(&'static str, SecretString)>,
@@ -242,7 +273,10 @@ impl ScriptCall<'_> {
     /// script, the server and the script's last error line.
     pub async fn run(self) -> anyhow::Result<Vec<String>> {
         let ctx = self.ctx;
-        let server = ctx.server()?;
+        let server = match self.on {
+            Some(server) => server,
+            None => ctx.server()?,
+        };
         let env: Vec<(&str, &SecretString)> = self.env.iter().map(|(k, v)| (*k, v)).collect();
         let job = Job {
             script: self.script,

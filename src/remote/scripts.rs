@@ -67,6 +67,10 @@ scripts! {
     CLIENT_REMOVE = "client_remove.sh";
     /// Dumps a client's database to a gzip under `backups/` (`::dump` line).
     DB_DUMP = "db_dump.sh";
+    /// Puts a client's database back to a dump of `backups/` (`::restore` line).
+    DB_RESTORE = "db_restore.sh";
+    /// Runs `php artisan` (migrate, db:seed) in a client's running app service.
+    CLIENT_ARTISAN = "client_artisan.sh";
 }
 
 #[cfg(test)]

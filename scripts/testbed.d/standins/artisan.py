@@ -2,12 +2,20 @@
 real database (the DB_* keys of the service's env_file)."""
 
 import os
+import re
 
 from .common import Fail, out
 from .composefile import read_env_file
 
 
 SQL_MIGRATION = "0001_01_01_000000_create_users_table"
+
+
+def version_migration(svc):
+    """Each image version brings a migration of its own (named after its tag), so a
+    switch's migrate changes the database and a rollback has something to undo."""
+    tag = str(svc.get("image") or "").rpartition(":")[2] or "latest"
+    return "9999_version_" + re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
 
 
 def db_env(svc):
@@ -71,20 +79,22 @@ def artisan(svc, argv):
             idcol = "id int unsigned auto_increment primary key"
             uid = "id bigint unsigned auto_increment primary key"
             ts = "timestamp null"
+        vm = version_migration(svc)
+        dual = "" if pg else "FROM DUAL"
         sql = (
             "CREATE TABLE IF NOT EXISTS migrations (%s, migration varchar(255) not null, batch int not null);"
             "SELECT COUNT(*) FROM migrations WHERE migration = '%s';"
             "CREATE TABLE IF NOT EXISTS users (%s, name varchar(255) not null, email varchar(255) not null unique, "
             "email_verified_at %s, password varchar(255) not null, remember_token varchar(100) null, created_at %s, updated_at %s);"
             "INSERT INTO migrations (migration, batch) SELECT '%s', 1 %s WHERE NOT EXISTS (SELECT 1 FROM migrations WHERE migration = '%s');"
-            % (idcol, SQL_MIGRATION, uid, ts, ts, ts, SQL_MIGRATION, "" if pg else "FROM DUAL", SQL_MIGRATION)
+            "INSERT INTO migrations (migration, batch) SELECT '%s', 2 %s WHERE NOT EXISTS (SELECT 1 FROM migrations WHERE migration = '%s');"
+            % (idcol, vm, uid, ts, ts, ts, SQL_MIGRATION, dual, SQL_MIGRATION, vm, dual, vm)
         )
         res = run_sql(env, sql).split()
         if res and res[0] != "0":
             out("\n   INFO  Nothing to migrate.\n")
         else:
-            out("\n   INFO  Preparing database.\n\n  Creating migration table ............................... 4ms DONE\n\n"
-                "   INFO  Running migrations.\n\n  %s ................................ 9ms DONE\n" % SQL_MIGRATION)
+            out("\n   INFO  Running migrations.\n\n  %s ................................ 9ms DONE\n" % vm)
         return 0
     if sub == "db:seed":
         cls = "DatabaseSeeder"

@@ -1,4 +1,6 @@
-"""The call log (calls.jsonl) and the fault rules of standin.json (delay, sleep, hang, fail)."""
+"""The call log (calls.jsonl) and the fault rules of standin.json (delay, sleep, hang, fail).
+A `fail` rule with `"after": true` lets the call do its work first and then fail (a migration
+that changed the database and then broke)."""
 
 import fcntl
 import json
@@ -112,7 +114,7 @@ def load_faults():
 
 def apply_faults():
     """Record the call and apply delay/sleep/hang/fail. Returns normally if the
-    real work should go on."""
+    real work should go on: then the fail rule to apply after the work (`after`), or None."""
     try:
         a = load_faults()
     except Fail as e:
@@ -136,7 +138,15 @@ def apply_faults():
             time.sleep(3600)
     if "fail" in a:
         r = a["fail"]
-        if r.get("stdout"):
-            out(r["stdout"])
-        err(r.get("stderr") or "testbed stand-in: injected failure for %r" % r.get("match"))
-        sys.exit(int(r.get("exit", 1)))
+        if r.get("after"):
+            return r
+        fail_now(r)
+    return None
+
+
+def fail_now(r):
+    """Apply a fail rule: its stdout, its stderr, exit."""
+    if r.get("stdout"):
+        out(r["stdout"])
+    err(r.get("stderr") or "testbed stand-in: injected failure for %r" % r.get("match"))
+    sys.exit(int(r.get("exit", 1)))

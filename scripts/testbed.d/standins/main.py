@@ -6,7 +6,7 @@ import json
 import re
 import time
 
-from .calls import apply_faults
+from .calls import apply_faults, fail_now
 from .common import ARGS, PROG, Fail, err, out
 from .compose import cmd_compose
 from .docker import cmd_docker
@@ -51,16 +51,20 @@ def main():
             except Fail as e:
                 err(e.msg)
                 return e.code
-        apply_faults()
+        after = apply_faults()
         try:
             if PROG == "docker-compose":
-                return cmd_compose(ARGS, v1=True)
-            return cmd_docker(ARGS)
+                rc = cmd_compose(ARGS, v1=True)
+            else:
+                rc = cmd_docker(ARGS)
         except Fail as e:
             err(e.msg)
             return e.code
         except BrokenPipeError:
             return 141
+        if after:
+            fail_now(after)
+        return rc
     if PROG == "alfa-fakeapp":
         return fakeapp(ARGS)
     if PROG == "nginx":

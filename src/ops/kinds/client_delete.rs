@@ -5,10 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::{ClientState, SqlKind};
-use crate::ops::lifecycle::{ClientSecrets, database, rows, web};
+use crate::domain::ClientState;
+use crate::ops::lifecycle::{ClientSecrets, backup, database, rows, web};
 use crate::ops::{Engine, Kind, OpContext};
-use crate::remote::scripts;
 use crate::store::clients;
 use crate::store::operations::{LockScope, OperationRow, Outcome};
 
@@ -37,26 +36,7 @@ impl Kind for ClientDelete {
             ctx.step("dump").await?;
             if ctx.sql().await?.database_exists(&name).await? {
                 let secrets = ClientSecrets::open(&ctx.engine().cipher, &client)?;
-                let kind = SqlKind::parse(&server.sql_kind)
-                    .map_err(|e| anyhow::anyhow!("sql_kind {e}"))?;
-                let data = ctx
-                    .script(scripts::DB_DUMP)
-                    .args([
-                        server.base_dir.clone(),
-                        client.id.to_string(),
-                        kind.as_str().to_owned(),
-                        server.sql_port.to_string(),
-                        name.clone(),
-                        name.clone(),
-                    ])
-                    .env("DB_PASSWORD", secrets.db_password)
-                    .run()
-                    .await?;
-                dump = data
-                    .iter()
-                    .find_map(|line| line.strip_prefix("::dump "))
-                    .and_then(|json| serde_json::from_str(json).ok())
-                    .unwrap_or(Value::Null);
+                dump = serde_json::to_value(backup::dump(ctx, &server, &client, &secrets).await?)?;
             } else {
                 ctx.info(format!("database {name} does not exist: nothing to dump"));
             }

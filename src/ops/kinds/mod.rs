@@ -3,6 +3,7 @@
 
 pub mod client_create;
 pub mod client_delete;
+pub mod client_migrate;
 pub mod client_reboot;
 pub mod images;
 pub mod reboot_server;
@@ -17,4 +18,5 @@ pub fn registry() -> Registry {
         .with(client_reboot::ClientReboot)
         .with(client_create::ClientCreate)
         .with(client_delete::ClientDelete)
+        .with(client_migrate::ClientMigrate)
 }

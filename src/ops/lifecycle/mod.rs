@@ -3,6 +3,8 @@
 //! create, delete, move or copy clients. Every step checks before it changes anything, so a
 //! step run again (a retry, a lost worker's next attempt) is harmless.
 
+pub mod app;
+pub mod backup;
 pub mod database;
 pub mod files;
 pub mod labdata;

@@ -197,3 +197,89 @@ pub fn client_db(app: &TestApp, client: i64) -> String {
         .map_or("alfa_c", |(_, v)| v.as_str());
     format!("{prefix}{client}")
 }
+
+/// An active lab, created end to end through the API.
+#[derive(Clone, Debug)]
+pub struct Lab {
+    pub server: i64,
+    pub id: i64,
+    pub subdomain: String,
+    pub fqdn: String,
+    pub host: Host,
+    pub sql_kind: String,
+}
+
+impl Lab {
+    /// The lab's database (and SQL user) in `app`.
+    pub fn db(&self, app: &TestApp) -> String {
+        client_db(app, self.id)
+    }
+}
+
+/// A lab created end to end on a new server of `sql_kind` on host `i` (1-based: 1 is h11),
+/// `active` when this returns.
+pub async fn active_lab(app: &TestApp, i: usize, sql_kind: &str) -> Lab {
+    let host = testbed::get().host(i);
+    let server = lifecycle_server(app, host, sql_kind).await;
+    lab_on_server(app, server, host, sql_kind).await
+}
+
+/// A lab created end to end on `server` (registered on `host`).
+pub async fn lab_on_server(app: &TestApp, server: i64, host: &Host, sql_kind: &str) -> Lab {
+    let sub = unique("lab");
+    let (id, op) = post_lab(app, &lab_fields(server, &sub)).await;
+    let done = wait_op(app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(app, op).await);
+    let view = app.get(&format!("/clients/{id}")).await.expect(200).json();
+    assert_eq!(view["state"], "active");
+    Lab {
+        server,
+        id,
+        subdomain: sub,
+        fqdn: view["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_owned(),
+        host: host.clone(),
+        sql_kind: sql_kind.to_owned(),
+    }
+}
+
+/// The first column of every row `sql` returns in database `db`, as text, read as the SQL
+/// server's superuser (root / postgres): what the lab's database really holds.
+pub async fn db_rows(sql_kind: &str, db: &str, sql: &str) -> Vec<String> {
+    use sqlx::{Connection as _, Row as _};
+    if sql_kind == "mariadb" {
+        let mut conn = sqlx::MySqlConnection::connect(&format!("mysql://root@127.0.0.1:3306/{db}"))
+            .await
+            .unwrap_or_else(|e| panic!("database {db}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} in {db}: {e}"))
+            .iter()
+            .map(|row| {
+                row.try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+                    .unwrap_or_else(|e| panic!("{sql}: first column as text: {e}"))
+            })
+            .collect()
+    } else {
+        let mut conn =
+            sqlx::PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
+                .await
+                .unwrap_or_else(|e| panic!("database {db}: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} in {db}: {e}"))
+            .iter()
+            .map(|row| {
+                row.try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+                    .unwrap_or_else(|e| panic!("{sql}: first column as text: {e}"))
+            })
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! Operations engine tests: real workers, real SSH to the testbed hosts, on the embedded
 //! queue (SQLite) and on Redis (with PostgreSQL), the production pairing.
 
+mod actions;
 mod creation;
 mod creation_faults;
 mod engine;
