@@ -28,6 +28,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(actions::expire_date))
         .routes(routes!(actions::reboot))
         .routes(routes!(commands::migrate))
+        .routes(routes!(commands::demo_enable))
+        .routes(routes!(commands::demo_disable))
+        .routes(routes!(commands::maintain))
+        .routes(routes!(commands::admin_password))
         .routes(routes!(createlog))
 }
 

@@ -203,6 +203,42 @@ impl ServerSql {
         Ok(affected)
     }
 
+    /// The first row `sql` returns with `values` bound, every column read as text (NULL as
+    /// `None`); `None` when it returns no row. For reading back what a statement wrote.
+    pub async fn fetch_row(
+        &mut self,
+        sql: &str,
+        values: &[SqlValue],
+    ) -> anyhow::Result<Option<Vec<Option<String>>>> {
+        use sqlx::Row as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        macro_rules! fetch {
+            ($conn:expr) => {{
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = match value {
+                        SqlValue::Text(text) => query.bind(text.clone()),
+                        SqlValue::Time(time) => query.bind(*time),
+                        SqlValue::Null => query.bind(None::<String>),
+                    };
+                }
+                match query.fetch_optional($conn).await? {
+                    None => None,
+                    Some(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.try_get::<Option<String>, _>(i))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                }
+            }};
+        }
+        let row = match &mut self.conn {
+            SqlConn::Mariadb(conn) => fetch!(conn),
+            SqlConn::Postgres(conn) => fetch!(conn),
+        };
+        Ok(row)
+    }
+
     /// Whether database `name` exists.
     pub async fn database_exists(&mut self, name: &str) -> anyhow::Result<bool> {
         let found = match &mut self.conn {

@@ -71,6 +71,10 @@ scripts! {
     DB_RESTORE = "db_restore.sh";
     /// Runs `php artisan` (migrate, db:seed) in a client's running app service.
     CLIENT_ARTISAN = "client_artisan.sh";
+    /// Switches a client's maintenance page on or off and checks it through nginx.
+    CLIENT_MAINTENANCE = "client_maintenance.sh";
+    /// Recreates a client's container with its rewritten files, waits for `/up`.
+    CLIENT_RECREATE = "client_recreate.sh";
 }
 
 #[cfg(test)]

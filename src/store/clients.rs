@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 pub use super::client_list::{ClientQuery, SortKey, list};
 pub use super::lifecycle::{NewClientSecrets, insert, mark_deleted};
+use super::operations::NewOperation;
 use super::retry::{Retryable, WritePool as _, with_retry};
 use super::{Db, with_db};
 use crate::domain::{AdminLogin, ClientState, Email, IpAllowList, Subdomain, TimeZone, VersionTag};
@@ -138,17 +139,55 @@ pub async fn set_state(db: &Db, id: i64, state: ClientState) -> sqlx::Result<()>
     })
 }
 
-/// Updates the editable fields of a client. Returns false when no such client exists.
-pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteError> {
+/// What a guarded write did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Written, with the id of the operation inserted with it, if one was given.
+    Done(Option<i64>),
+    /// No client `id` in the expected state: it does not exist, or its state changed since it
+    /// was read.
+    Missed,
+}
+
+/// Inserts `op` for client `client_id` inside `tx`; returns its id.
+macro_rules! insert_operation {
+    ($tx:expr, $op:expr, $client_id:expr, $now:expr) => {{
+        let op: &NewOperation = $op;
+        sqlx::query_scalar::<_, i64>(super::operations::INSERT)
+            .bind(op.kind)
+            .bind(op.server_id)
+            .bind($client_id)
+            .bind(op.parent_id)
+            .bind(op.lock_scope.as_str())
+            .bind(&op.requested_by)
+            .bind(op.params.to_string())
+            .bind(op.max_attempts)
+            .bind($now)
+            .fetch_one(&mut *$tx)
+            .await
+    }};
+}
+
+/// Updates the editable fields of client `id` while its state is `state`, and inserts `then`
+/// (the operation that applies them on its server) in the same transaction: a change the
+/// API answered is never left without the operation that carries it out.
+pub async fn update(
+    db: &Db,
+    id: i64,
+    state: &str,
+    spec: &ClientSpec,
+    then: Option<&NewOperation>,
+) -> Result<Written, WriteError> {
     let now = Utc::now();
-    let result = with_retry!(async {
+    with_retry!(async {
         with_db!(db, |pool| {
-            sqlx::query(
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
                 "UPDATE clients SET name = $1, short_name = $2, admin_f = $3, admin_i = $4, \
              admin_o = $5, admin_login = $6, password_enc = COALESCE($7, password_enc), \
              email = $8, phone = $9, city = $10, timezone = $11, allowed_ips = $12, config = $13, \
              license = $14, license_expires_at = $15, billing_type = $16, updated_at = $17, \
-             keep_on_error = $19 WHERE id = $18",
+             keep_on_error = $19 WHERE id = $18 AND state = $20",
             )
             .bind(&spec.name)
             .bind(&spec.short_name)
@@ -169,36 +208,49 @@ pub async fn update(db: &Db, id: i64, spec: &ClientSpec) -> Result<bool, WriteEr
             .bind(now)
             .bind(id)
             .bind(spec.keep_on_error)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(Written::Missed);
+            }
+            let op_id = match then {
+                Some(op) => Some(insert_operation!(tx, op, id, now)?),
+                None => None,
+            };
+            tx.commit().await?;
+            Ok(Written::Done(op_id))
         })
-    })?;
-    Ok(result > 0)
+    })
 }
 
-/// Sets the licence end and records who did it, in one transaction.
+/// Sets the licence end of client `id` while its state is `state`, records who did it
+/// (`actor`), and inserts `then` (the operation writing it into the lab), in one transaction.
 pub async fn set_license_expiry(
     db: &Db,
     id: i64,
+    state: &str,
     at: DateTime<Utc>,
     actor: &str,
-) -> sqlx::Result<bool> {
+    then: Option<&NewOperation>,
+) -> sqlx::Result<Written> {
     let now = Utc::now();
     let detail = serde_json::json!({ "license_expires_at": at }).to_string();
     with_retry!(async {
         with_db!(db, |pool| {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
-                "UPDATE clients SET license_expires_at = $1, updated_at = $2 WHERE id = $3",
+                "UPDATE clients SET license_expires_at = $1, updated_at = $2 \
+                 WHERE id = $3 AND state = $4",
             )
             .bind(at)
             .bind(now)
             .bind(id)
+            .bind(state)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
-                return Ok(false);
+                return Ok(Written::Missed);
             }
             sqlx::query(
                 "INSERT INTO client_events (client_id, at, actor, kind, detail) \
@@ -210,8 +262,45 @@ pub async fn set_license_expiry(
             .bind(&detail)
             .execute(&mut *tx)
             .await?;
+            let op_id = match then {
+                Some(op) => Some(insert_operation!(tx, op, id, now)?),
+                None => None,
+            };
             tx.commit().await?;
-            Ok(true)
+            Ok(Written::Done(op_id))
+        })
+    })
+}
+
+/// Keeps `password_enc` (sealed for `CLIENT_ADMIN_PASSWORD`) as the admin password of client
+/// `id` while it is `active`, with `then`, the operation writing it into the lab, in one
+/// transaction.
+pub async fn set_admin_password(
+    db: &Db,
+    id: i64,
+    password_enc: &str,
+    then: &NewOperation,
+) -> sqlx::Result<Written> {
+    let now = Utc::now();
+    with_retry!(async {
+        with_db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE clients SET password_enc = $1, updated_at = $2 \
+                 WHERE id = $3 AND state = $4",
+            )
+            .bind(password_enc)
+            .bind(now)
+            .bind(id)
+            .bind(ClientState::Active.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(Written::Missed);
+            }
+            let op_id = insert_operation!(tx, then, id, now)?;
+            tx.commit().await?;
+            Ok(Written::Done(Some(op_id)))
         })
     })
 }

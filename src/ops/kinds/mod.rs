@@ -1,10 +1,15 @@
 //! The kinds of operation, one file each. Adding a kind: a file here with a type implementing
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
+pub mod client_admin_password;
 pub mod client_create;
 pub mod client_delete;
+pub mod client_demo;
+pub mod client_expire_date;
+pub mod client_maintain;
 pub mod client_migrate;
 pub mod client_reboot;
+pub mod client_update;
 pub mod images;
 pub mod reboot_server;
 
@@ -19,4 +24,9 @@ pub fn registry() -> Registry {
         .with(client_create::ClientCreate)
         .with(client_delete::ClientDelete)
         .with(client_migrate::ClientMigrate)
+        .with(client_demo::ClientDemo)
+        .with(client_maintain::ClientMaintain)
+        .with(client_admin_password::ClientAdminPassword)
+        .with(client_update::ClientUpdate)
+        .with(client_expire_date::ClientExpireDate)
 }
