@@ -167,7 +167,11 @@ pub async fn admin_password(
     match clients::set_admin_password(&state.db, id, &sealed, &op).await? {
         Written::Done(Some(operation_id)) => {
             state.engine.push(&[operation_id]).await;
-            tracing::info!(client.id = id, op.id = operation_id, "lab admin password set");
+            tracing::info!(
+                client.id = id,
+                op.id = operation_id,
+                "lab admin password set"
+            );
             Ok(accepted(operation_id))
         }
         _ => Err(ApiError::Conflict(format!(

@@ -252,19 +252,27 @@ pub async fn expire_date(
     let apply = if client.license_expires_at == Some(at) || !applies_now(&client)? {
         None
     } else {
-        Some(new_operation::<kinds::client_expire_date::ClientExpireDate>(
-            On::client(client.server_id, id),
-            json!({ "sender": sender, "license_expires_at": at }),
-            &user.0,
-        ))
+        Some(
+            new_operation::<kinds::client_expire_date::ClientExpireDate>(
+                On::client(client.server_id, id),
+                json!({ "sender": sender, "license_expires_at": at }),
+                &user.0,
+            ),
+        )
     };
-    let operation_id =
-        match clients::set_license_expiry(&state.db, id, &client.state, at, &sender, apply.as_ref())
-            .await?
-        {
-            Written::Done(operation_id) => operation_id,
-            Written::Missed => return Err(changed_meanwhile(&state, id).await),
-        };
+    let operation_id = match clients::set_license_expiry(
+        &state.db,
+        id,
+        &client.state,
+        at,
+        &sender,
+        apply.as_ref(),
+    )
+    .await?
+    {
+        Written::Done(operation_id) => operation_id,
+        Written::Missed => return Err(changed_meanwhile(&state, id).await),
+    };
     if let Some(op) = operation_id {
         state.engine.push(&[op]).await;
     }

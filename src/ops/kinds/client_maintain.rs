@@ -29,6 +29,12 @@ impl Kind for ClientMaintain {
             .unwrap_or(false);
         let secrets = ClientSecrets::open(&ctx.engine().cipher, &client)?;
         ctx.step("setting").await?;
+        ctx.info(format!(
+            "maintenance of {} {}: setting maintenance = {}",
+            client.subdomain,
+            if on { "on" } else { "off" },
+            u8::from(on)
+        ));
         labdata::set_settings(
             ctx,
             &server,

@@ -87,10 +87,16 @@ pub fn changes(stored: &ClientRow, spec: &ClientSpec, cipher: &Cipher) -> Change
         ("admin_f", stored.admin_f != spec.admin_f),
         ("admin_i", stored.admin_i != spec.admin_i),
         ("admin_o", stored.admin_o != spec.admin_o),
-        ("admin_login", stored.admin_login != spec.admin_login.as_str()),
+        (
+            "admin_login",
+            stored.admin_login != spec.admin_login.as_str(),
+        ),
         ("email", stored.email != email),
         ("timezone", stored.timezone != spec.timezone.as_str()),
-        ("allowed_ips", stored.allowed_ips != spec.allowed_ips.to_json()),
+        (
+            "allowed_ips",
+            stored.allowed_ips != spec.allowed_ips.to_json(),
+        ),
         ("config", stored.config != spec.config),
         ("license", stored.license != spec.license),
         (

@@ -202,7 +202,11 @@ async fn set_settings_as_client(
         let key = SqlValue::Text((*name).to_owned());
         sql.execute(
             &set,
-            &[key.clone(), SqlValue::Text(value.clone()), SqlValue::Time(now)],
+            &[
+                key.clone(),
+                SqlValue::Text(value.clone()),
+                SqlValue::Time(now),
+            ],
         )
         .await
         .with_context(|| format!("writing the setting {name} in the lab's database"))?;
@@ -275,12 +279,16 @@ async fn write_admin_password(
     let email = SqlValue::Text(client.email.clone());
     sql.execute(
         &statement(ctx, server, "admin_password")?,
-        &[SqlValue::Text(hash.clone()), SqlValue::Time(now), email.clone()],
+        &[
+            SqlValue::Text(hash.clone()),
+            SqlValue::Time(now),
+            email.clone(),
+        ],
     )
     .await
     .context("writing the administrator's password into the lab's users table")?;
     let read = statement(ctx, server, "admin_row")?;
-    let mut row = sql.fetch_row(&read, &[email.clone()]).await?;
+    let mut row = sql.fetch_row(&read, std::slice::from_ref(&email)).await?;
     if row.is_none() {
         ctx.info(format!(
             "the lab's users table has no row for {}: creating the administrator as at creation",
@@ -297,7 +305,9 @@ async fn write_admin_password(
             ],
         )
         .await
-        .context("writing the administrator into the lab's users table (did artisan migrate create it?)")?;
+        .context(
+            "writing the administrator into the lab's users table (did artisan migrate create it?)",
+        )?;
         row = sql.fetch_row(&read, &[email]).await?;
     }
     row.and_then(|row| row.into_iter().nth(1).flatten())

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
+
 use super::lifecycle::{Lab, active_lab, db_rows};
 use super::*;
 
@@ -83,7 +85,13 @@ async fn an_action_on_a_client_that_is_not_active_answers_409_with_its_state() {
     let (id, _op) =
         super::lifecycle::post_lab(&app, &super::lifecycle::lab_fields(server, &unique("pend")))
             .await;
-    for path in ["migrate", "reboot"] {
+    for path in [
+        "migrate",
+        "reboot",
+        "demo_enable",
+        "demo_disable",
+        "maintain/1",
+    ] {
         let reply = app
             .get(&format!("/clients/{id}/{path}"))
             .await
@@ -95,4 +103,363 @@ async fn an_action_on_a_client_that_is_not_active_answers_409_with_its_state() {
             "{path}: {message}"
         );
     }
+    let reply = app
+        .post(
+            &format!("/clients/{id}/admin_password"),
+            form(&[
+                ("password", "Pending-pass-1"),
+                ("confirm_password", "Pending-pass-1"),
+            ]),
+        )
+        .await
+        .expect(409)
+        .json();
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("is pending, not active")
+    );
+    // A change of a pending client is its creation's to apply: no operation of its own.
+    let reply = app
+        .call(
+            Method::PUT,
+            &format!("/clients/{id}"),
+            form(&[("allowed_ips", r#"["10.0.0.0/8"]"#)]),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(reply["allowed_ips"], serde_json::json!(["10.0.0.0/8"]));
+    assert!(reply["operation_id"].is_null(), "{reply}");
+}
+
+/// Waits for operation `op` and asserts it ended ok; returns its log.
+async fn ok_op(app: &TestApp, op: i64) -> Vec<String> {
+    let done = wait_op(app, op, Duration::from_secs(90)).await;
+    let log = log_text(app, op).await;
+    assert_eq!(done["status"], "ok", "{:?}: {log:#?}", done["error"]);
+    log
+}
+
+/// The value of `key` in the lab's `cloud_settings`.
+async fn setting(app: &TestApp, lab: &Lab, key: &str) -> String {
+    let column = if lab.sql_kind == "mariadb" {
+        "`value`"
+    } else {
+        "value"
+    };
+    let key_column = if lab.sql_kind == "mariadb" {
+        "`key`"
+    } else {
+        "key"
+    };
+    let rows = db_rows(
+        &lab.sql_kind,
+        &lab.db(app),
+        &format!("SELECT {column} FROM cloud_settings WHERE {key_column} = '{key}'"),
+    )
+    .await;
+    rows.into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{key} in cloud_settings"))
+}
+
+/// The admin's (name, password hash) in the lab's `users`, found by e-mail.
+async fn admin_row(app: &TestApp, lab: &Lab, email: &str) -> (String, String) {
+    let select = |column: &str| {
+        format!(
+            "SELECT {column} FROM users WHERE email = '{email}'",
+            column = if lab.sql_kind == "mariadb" {
+                column.to_owned()
+            } else {
+                format!("{column}::text")
+            }
+        )
+    };
+    let name = db_rows(&lab.sql_kind, &lab.db(app), &select("name")).await;
+    let hash = db_rows(&lab.sql_kind, &lab.db(app), &select("password")).await;
+    assert_eq!(name.len(), 1, "one users row for {email}");
+    (name[0].clone(), hash[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_data_maintenance_and_the_admin_password_reach_the_lab() {
+    let app = ops_app(Backend::Sqlite, false).await;
+    let lab = active_lab(&app, 2, "mariadb").await;
+    let demo_rows = || async {
+        db_rows(
+            &lab.sql_kind,
+            &lab.db(&app),
+            "SELECT COUNT(*) FROM demo_records",
+        )
+        .await[0]
+            .clone()
+    };
+
+    // Demo data: the seeder, then its inverse, as artisan runs them in the lab.
+    let log = ok_op(
+        &app,
+        start(&app, &format!("/clients/{}/demo_enable", lab.id)).await,
+    )
+    .await;
+    assert!(log.iter().any(|l| l.contains("DemoSeeder")), "{log:#?}");
+    assert_eq!(demo_rows().await, "3");
+    let log = ok_op(
+        &app,
+        start(&app, &format!("/clients/{}/demo_disable", lab.id)).await,
+    )
+    .await;
+    assert!(
+        log.iter().any(|l| l.contains("DemoInverseSeeder")),
+        "{log:#?}"
+    );
+    assert_eq!(demo_rows().await, "0");
+
+    // Maintenance: the lab's users get the page with 503, the probe's /up does not.
+    let reply = app
+        .get(&format!("/clients/{}/maintain/2", lab.id))
+        .await
+        .expect(422);
+    assert!(!reply.field_problems("flag").is_empty());
+    ok_op(
+        &app,
+        start(&app, &format!("/clients/{}/maintain/1", lab.id)).await,
+    )
+    .await;
+    let page = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
+    assert_eq!(page.status(), 503);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("Центральная лаборатория") && text.contains("Maintenance in progress"),
+        "the maintenance page with the lab's name: {text}"
+    );
+    let up = super::creation::https_get(&lab.host, &lab.fqdn, "/up").await;
+    assert_eq!(up.status(), 200);
+    assert_eq!(setting(&app, &lab, "maintenance").await, "1");
+    ok_op(
+        &app,
+        start(&app, &format!("/clients/{}/maintain/0", lab.id)).await,
+    )
+    .await;
+    let app_page = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
+    assert_eq!(app_page.status(), 200);
+    assert_eq!(setting(&app, &lab, "maintenance").await, "0");
+
+    // The admin password: one rule, confirmed, then in the lab's users table.
+    let path = format!("/clients/{}/admin_password", lab.id);
+    let reply = app
+        .post(
+            &path,
+            form(&[
+                ("password", "New-admin-pass-1"),
+                ("confirm_password", "Other-pass-22"),
+            ]),
+        )
+        .await
+        .expect(422);
+    assert!(!reply.field_problems("confirm_password").is_empty());
+    let reply = app
+        .post(
+            &path,
+            form(&[("password", "short"), ("confirm_password", "short")]),
+        )
+        .await
+        .expect(422);
+    assert!(!reply.field_problems("password").is_empty());
+    let password = "New-admin-pass-1";
+    app.secret(password);
+    let reply = app
+        .post(
+            &path,
+            form(&[("password", password), ("confirm_password", password)]),
+        )
+        .await
+        .expect(202)
+        .json();
+    let op = reply["operation_id"].as_i64().unwrap();
+    let log = ok_op(&app, op).await;
+    assert!(!log.iter().any(|l| l.contains(password)), "{log:#?}");
+    let email = format!("admin@{}.example", lab.subdomain);
+    let (_, hash) = admin_row(&app, &lab, &email).await;
+    assert!(hash.starts_with("$2y$"), "{hash}");
+    assert!(
+        bcrypt::verify(password, &hash).unwrap(),
+        "the lab's hash verifies the new password"
+    );
+    let view = app
+        .get(&format!("/clients/{}", lab.id))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(view["password_set"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn put_and_expire_date_apply_what_they_change_on_the_lab() {
+    let app = ops_app(Backend::Sqlite, false).await;
+    let lab = active_lab(&app, 3, "postgres").await;
+    let client = format!("/clients/{}", lab.id);
+
+    // The licence end: our row at once, the lab's cloud_settings by the operation.
+    let reply = app
+        .post(
+            &format!("{client}/expire_date"),
+            form(&[
+                ("sender", "manager@vendor"),
+                ("license_expires_at", "2029-03-31"),
+            ]),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(reply["license_expires_at"], "2029-03-31T00:00:00Z");
+    let log = ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
+    assert!(log.iter().any(|l| l.contains("manager@vendor")), "{log:#?}");
+    assert_eq!(
+        setting(&app, &lab, "license_expires_at").await,
+        "2029-03-31T00:00:00+00:00"
+    );
+
+    // Fields of ours alone change nothing on the server.
+    let reply = app
+        .call(Method::PUT, &client, form(&[("phone", "+7 900 111-11-11")]))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(reply["phone"], "+7 900 111-11-11");
+    assert!(reply["operation_id"].is_null(), "{reply}");
+
+    // allowed_ips: the vhost, and nginx refusing an address outside the list.
+    let reply = app
+        .call(
+            Method::PUT,
+            &client,
+            form(&[("allowed_ips", r#"["10.9.8.7"]"#)]),
+        )
+        .await
+        .expect(200)
+        .json();
+    ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
+    let vhost = std::fs::read_to_string(
+        std::path::Path::new(&lab.host.base_dir).join(format!("nginx/{}.conf", lab.subdomain)),
+    )
+    .unwrap();
+    assert!(vhost.contains("allow 10.9.8.7;"), "{vhost}");
+    let refused = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
+    assert_eq!(refused.status(), 403);
+    let reply = app
+        .call(
+            Method::PUT,
+            &client,
+            form(&[("allowed_ips", r#"["127.0.0.0/8"]"#)]),
+        )
+        .await
+        .expect(200)
+        .json();
+    ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
+    let allowed = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
+    assert_eq!(allowed.status(), 200);
+
+    // Time zone, name, e-mail and password in one operation: files and container, the lab's
+    // settings, its administrator.
+    let recreations = |host: &Host| {
+        host.calls_matching(&format!(
+            "compose -p alfa_{} up -d --force-recreate",
+            lab.subdomain
+        ))
+        .len()
+    };
+    let before = recreations(&lab.host);
+    let password = "Put-admin-pass-2";
+    app.secret(password);
+    let new_email = format!("boss@{}.example", lab.subdomain);
+    let reply = app
+        .call(
+            Method::PUT,
+            &client,
+            form(&[
+                ("timezone", "Asia/Yekaterinburg"),
+                ("name", "Северная лаборатория"),
+                ("email", &new_email),
+                ("password", password),
+            ]),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(reply["timezone"], "Asia/Yekaterinburg");
+    let log = ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
+    assert!(!log.iter().any(|l| l.contains(password)), "{log:#?}");
+    let env = super::lifecycle::env_file(&lab.host, &lab.subdomain);
+    assert_eq!(
+        super::lifecycle::env_value(&env, "APP_TIMEZONE"),
+        "Asia/Yekaterinburg"
+    );
+    assert_eq!(
+        super::lifecycle::env_value(&env, "APP_NAME"),
+        "Северная лаборатория"
+    );
+    let ini = std::fs::read_to_string(
+        std::path::Path::new(&lab.host.base_dir)
+            .join(format!("docker/clients/{}/php/add_vars.ini", lab.subdomain)),
+    )
+    .unwrap();
+    assert!(ini.contains("date.timezone = Asia/Yekaterinburg"), "{ini}");
+    assert_eq!(
+        recreations(&lab.host),
+        before + 1,
+        "the container was recreated once"
+    );
+    assert_eq!(
+        setting(&app, &lab, "lab_name").await,
+        "Северная лаборатория"
+    );
+    assert_eq!(setting(&app, &lab, "admin_email").await, new_email);
+    let (name, hash) = admin_row(&app, &lab, &new_email).await;
+    assert_eq!(name, "Иванов Иван Иванович");
+    assert!(
+        bcrypt::verify(password, &hash).unwrap(),
+        "the lab's hash verifies the PUT password"
+    );
+    let up = super::creation::https_get(&lab.host, &lab.fqdn, "/up").await;
+    assert_eq!(up.status(), 200);
+
+    // A failed application says what the lab still runs; its retry applies the stored row.
+    let rule = serde_json::json!({
+        "match": format!("alfa_{} up --force-recreate", lab.subdomain),
+        "times": 1, "exit": 1, "stderr": "Error response from daemon: no space left on device",
+    });
+    lab.host.add_faults("fail", rule.clone());
+    let reply = app
+        .call(Method::PUT, &client, form(&[("timezone", "Europe/Samara")]))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        reply["timezone"], "Europe/Samara",
+        "the view shows the new value at once"
+    );
+    let op = reply["operation_id"].as_i64().unwrap();
+    let failed = wait_op(&app, op, Duration::from_secs(90)).await;
+    lab.host.remove_faults("fail", &rule);
+    assert_eq!(failed["status"], "error");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("still run with the previous")
+            && error.contains(&format!("/operations/{op}/retry")),
+        "{error}"
+    );
+    app.post(
+        &format!("/operations/{op}/retry"),
+        crate::support::Body::None,
+    )
+    .await
+    .expect(202);
+    ok_op(&app, op).await;
+    assert_eq!(
+        recreations(&lab.host),
+        before + 3,
+        "recreated again by the retry"
+    );
 }
