@@ -297,7 +297,9 @@ async fn demo_data_maintenance_and_the_admin_password_reach_the_lab() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn put_and_expire_date_apply_what_they_change_on_the_lab() {
-    let app = ops_app(Backend::Sqlite, false).await;
+    // PostgreSQL and Redis here, SQLite and the embedded queue above: the writes that store a
+    // change and its operation together run on both.
+    let app = ops_app(Backend::Postgres, true).await;
     let lab = active_lab(&app, 3, "postgres").await;
     let client = format!("/clients/{}", lab.id);
 
