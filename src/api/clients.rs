@@ -32,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::demo_disable))
         .routes(routes!(commands::maintain))
         .routes(routes!(commands::admin_password))
+        .routes(routes!(super::client_transfer::copy_to))
+        .routes(routes!(super::client_transfer::move_to))
         .routes(routes!(createlog))
 }
 

@@ -207,6 +207,44 @@ impl OpContext {
         result.map_err(|err| describe(server, err))
     }
 
+    /// Streams what `from_argv` prints on server `from` into `to_argv` on server `to`, through
+    /// this worker (no server trusts another); the kind's command time limit and the
+    /// operation's cancel apply. Returns the count and SHA-256 of the bytes that passed.
+    pub async fn pipe(
+        &self,
+        from: &ServerRow,
+        from_argv: &[&str],
+        to: &ServerRow,
+        to_argv: &[&str],
+    ) -> anyhow::Result<crate::remote::Piped> {
+        let started = std::time::Instant::now();
+        let (from_target, to_target) = (target(from), target(to));
+        let result = self
+            .engine
+            .remote
+            .pipe(
+                crate::remote::End {
+                    target: &from_target,
+                    argv: from_argv,
+                },
+                crate::remote::End {
+                    target: &to_target,
+                    argv: to_argv,
+                },
+                self.command_timeout,
+                self.cancel.clone(),
+            )
+            .await;
+        self.add_remote_time(started);
+        result.map_err(|err| {
+            anyhow::anyhow!(
+                "copying from server {} to server {}: {err}",
+                from.name,
+                to.name
+            )
+        })
+    }
+
     /// Renders template `name` (see `src/render`).
     pub fn render(&self, name: &str, context: &impl Serialize) -> anyhow::Result<String> {
         self.engine.renderer.render(name, context)

@@ -12,6 +12,7 @@ mod pool;
 mod redact;
 mod run;
 pub mod scripts;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use forward::Forward;
 pub use redact::Redactor;
 pub use run::Output;
 pub use scripts::Script;
+pub use transfer::{End, Piped, RECEIVE_FILE};
 
 pub struct RemoteSettings {
     /// The private key workers log in with.
@@ -203,6 +205,19 @@ impl Remote {
         timeout: Duration,
     ) -> Result<Output, RemoteError> {
         run::exec(&self.0, target, argv, timeout).await
+    }
+
+    /// Runs `from` on one server and `to` on another (or the same) at once, copying `from`'s
+    /// stdout into `to`'s stdin through this process; returns the count and SHA-256 of the
+    /// bytes that passed. Either end failing fails the pipe with its exit code and stderr.
+    pub async fn pipe(
+        &self,
+        from: End<'_>,
+        to: End<'_>,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> Result<Piped, RemoteError> {
+        transfer::pipe(&self.0, from, to, timeout, cancel).await
     }
 
     /// Forwards a private local Unix socket to `127.0.0.1:{port}` on `target`, over its

@@ -18,8 +18,8 @@ then printf '::pgid %s\\n' \"${__alfa_stat[4]}\"; else printf '::pgid %s\\n' \"$
 unset __alfa_stat\n";
 
 /// A command spawned on a pooled connection.
-struct Spawned {
-    child: openssh::Child<Arc<Session>>,
+pub(super) struct Spawned {
+    pub(super) child: openssh::Child<Arc<Session>>,
     session: Arc<Session>,
     /// The host key learned if this spawn opened the connection (trust on first use).
     learned_host_key: Option<String>,
@@ -29,7 +29,7 @@ struct Spawned {
 
 /// Spawns `build(session)` on `target`'s pooled connection once one of its in-flight slots is
 /// free; when the connection turns out dead, reconnects once and tries again.
-async fn spawn(
+pub(super) async fn spawn(
     pool: &Pool,
     target: &Target,
     build: impl Fn(Arc<Session>) -> openssh::OwningCommand<Arc<Session>>,
@@ -204,7 +204,7 @@ fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', r"'\''"))
 }
 
-fn lost(target: &Target, err: &openssh::Error) -> RemoteError {
+pub(super) fn lost(target: &Target, err: &openssh::Error) -> RemoteError {
     RemoteError::Unreachable {
         host: format!("{}@{}:{}", target.user, target.host, target.port),
         reason: format!("the SSH connection failed: {err}"),

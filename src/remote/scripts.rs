@@ -75,6 +75,14 @@ scripts! {
     CLIENT_MAINTENANCE = "client_maintenance.sh";
     /// Recreates a client's container with its rewritten files, waits for `/up`.
     CLIENT_RECREATE = "client_recreate.sh";
+    /// A file's or a folder's digest, to compare both ends of a move (`::digest` line).
+    TRANSFER_DIGEST = "transfer_digest.sh";
+    /// The folder a move receives a client's files in, made empty or removed.
+    TRANSFER_STAGE = "transfer_stage.sh";
+    /// Renames a move's received files into the client's folder.
+    TRANSFER_PLACE = "transfer_place.sh";
+    /// A move's maintenance switch on its source (`maintenance.on`).
+    TRANSFER_MAINTENANCE = "transfer_maintenance.sh";
 }
 
 #[cfg(test)]

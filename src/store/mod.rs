@@ -19,6 +19,7 @@ pub mod retry;
 mod server_status;
 pub mod servers;
 pub mod steps;
+pub mod transfer;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -2,12 +2,14 @@
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
 pub mod client_admin_password;
+pub mod client_copy;
 pub mod client_create;
 pub mod client_delete;
 pub mod client_demo;
 pub mod client_expire_date;
 pub mod client_maintain;
 pub mod client_migrate;
+pub mod client_move;
 pub mod client_reboot;
 pub mod client_update;
 pub mod images;
@@ -29,4 +31,6 @@ pub fn registry() -> Registry {
         .with(client_admin_password::ClientAdminPassword)
         .with(client_update::ClientUpdate)
         .with(client_expire_date::ClientExpireDate)
+        .with(client_copy::ClientCopy)
+        .with(client_move::ClientMove)
 }

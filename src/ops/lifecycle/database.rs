@@ -3,6 +3,7 @@
 use secrecy::SecretString;
 
 use crate::ops::OpContext;
+use crate::store::servers::ServerRow;
 
 /// Creates the client's database and user, or brings existing ones to the kept password.
 pub async fn ensure(
@@ -10,9 +11,19 @@ pub async fn ensure(
     client_id: i64,
     password: &SecretString,
 ) -> anyhow::Result<()> {
+    ensure_on(ctx, ctx.server()?, client_id, password).await
+}
+
+/// [`ensure`] on the SQL of `server` (a move's target).
+pub async fn ensure_on(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client_id: i64,
+    password: &SecretString,
+) -> anyhow::Result<()> {
     let name = ctx.client_db_name(client_id);
     let started = std::time::Instant::now();
-    let mut sql = ctx.sql().await?;
+    let mut sql = ctx.sql_on(server).await?;
     let created = sql.ensure_client_database(&name, password).await;
     ctx.add_remote_time(started);
     let created = created?;
@@ -26,8 +37,14 @@ pub async fn ensure(
 
 /// Drops the client's database and user when they exist.
 pub async fn drop(ctx: &OpContext, client_id: i64) -> anyhow::Result<()> {
+    drop_on(ctx, ctx.server()?, client_id).await
+}
+
+/// [`drop`] on the SQL of `server` (a move's source once the move succeeded, or its target
+/// when it is undone).
+pub async fn drop_on(ctx: &OpContext, server: &ServerRow, client_id: i64) -> anyhow::Result<()> {
     let name = ctx.client_db_name(client_id);
-    let mut sql = ctx.sql().await?;
+    let mut sql = ctx.sql_on(server).await?;
     let existed = sql.database_exists(&name).await?;
     sql.drop_client_database(&name).await?;
     ctx.info(if existed {

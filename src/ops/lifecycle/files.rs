@@ -78,13 +78,14 @@ pub async fn write(
     secrets: &ClientSecrets,
 ) -> anyhow::Result<()> {
     let place = Place::of(server, client);
-    ctx.script(scripts::CLIENT_DIRS)
+    ctx.script_on(server, scripts::CLIENT_DIRS)
         .args([place.base_dir.clone(), place.subdomain.clone()])
         .run()
         .await?;
     // Marks the folder as this client's: the preflight of a retry then knows it is not in use
     // by someone else.
-    ctx.upload(
+    ctx.upload_on(
+        server,
         &format!("{}/.alfa-client", place.client_dir),
         format!("{}\n", client.id).as_bytes(),
         0o644,
@@ -149,7 +150,8 @@ pub async fn write(
         ),
     ];
     for (name, text, mode) in files {
-        ctx.upload(
+        ctx.upload_on(
+            server,
             &format!("{}/{name}", place.client_dir),
             text.as_bytes(),
             mode,

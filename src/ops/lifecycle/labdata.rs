@@ -34,7 +34,7 @@ pub async fn connect(
 }
 
 /// The statement `name` of the server's SQL kind (`templates/client_db/{kind}/{name}.sql`).
-fn statement(ctx: &OpContext, server: &ServerRow, name: &str) -> anyhow::Result<String> {
+pub fn statement(ctx: &OpContext, server: &ServerRow, name: &str) -> anyhow::Result<String> {
     let kind = SqlKind::parse(&server.sql_kind).map_err(|e| anyhow::anyhow!("sql_kind {e}"))?;
     ctx.render(
         &format!("client_db/{}/{name}.sql", kind.as_str()),

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod database;
 pub mod files;
 pub mod labdata;
+pub mod transfer;
 pub mod web;
 
 use anyhow::Context as _;

@@ -64,8 +64,9 @@ pub async fn install_vhost(
     };
     let text = ctx.render("nginx/vhost.conf", &vhost)?;
     let staged = format!("{}/nginx/{}.conf.new", place.base_dir, place.subdomain);
-    ctx.upload(&staged, text.as_bytes(), 0o644).await?;
-    ctx.script(scripts::VHOST_INSTALL)
+    ctx.upload_on(server, &staged, text.as_bytes(), 0o644)
+        .await?;
+    ctx.script_on(server, scripts::VHOST_INSTALL)
         .args([place.base_dir, place.subdomain])
         .run()
         .await?;
@@ -80,7 +81,7 @@ pub async fn start_container(
 ) -> anyhow::Result<()> {
     let place = Place::of(server, client);
     let wait = ctx.engine().settings.app_ready_timeout;
-    ctx.script(scripts::CONTAINER_UP)
+    ctx.script_on(server, scripts::CONTAINER_UP)
         .args([
             place.base_dir,
             place.subdomain,
@@ -131,7 +132,7 @@ pub async fn probe(
         "" => "127.0.0.1".to_owned(),
         address => address.to_owned(),
     };
-    ctx.script(scripts::PROBE)
+    ctx.script_on(server, scripts::PROBE)
         .args([client.fqdn.clone(), server.https_port.to_string(), address])
         .args(serial)
         .run()
@@ -143,7 +144,7 @@ pub async fn probe(
 /// certificate, folder. Safe to run again.
 pub async fn remove(ctx: &OpContext, server: &ServerRow, client: &ClientRow) -> anyhow::Result<()> {
     let place = Place::of(server, client);
-    ctx.script(scripts::CLIENT_REMOVE)
+    ctx.script_on(server, scripts::CLIENT_REMOVE)
         .args([place.base_dir, place.subdomain, client.fqdn.clone()])
         .run()
         .await?;
