@@ -172,7 +172,8 @@ impl Kind for ClientCopy {
 
         ctx.step("keep").await?;
         let own = {
-            let mut sql = labdata::connect(ctx, &server, &target, &target_secrets.db_password).await?;
+            let mut sql =
+                labdata::connect(ctx, &server, &target, &target_secrets.db_password).await?;
             OwnRows::read(&mut sql, &target.email).await?
         };
         ctx.info(format!(
@@ -197,7 +198,10 @@ impl Kind for ClientCopy {
             ctx.step_failed().await.ok();
             if !ctx.is_cancelled() {
                 ctx.step("undo").await?;
-                ctx.info(format!("loading the target's own database back from {}", kept.path));
+                ctx.info(format!(
+                    "loading the target's own database back from {}",
+                    kept.path
+                ));
                 if let Err(undo) =
                     backup::restore(ctx, &server, &target, &target_secrets, &kept.path).await
                 {

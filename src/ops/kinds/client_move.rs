@@ -267,7 +267,10 @@ impl Trip<'_> {
         ctx.step("probe").await?;
         web::probe(ctx, target, moved, serial).await?;
         let url = files::app_url(target, moved);
-        ctx.info(format!("{url} answers through server {}'s nginx", target.name));
+        ctx.info(format!(
+            "{url} answers through server {}'s nginx",
+            target.name
+        ));
 
         ctx.step("switch").await?;
         self.switch(ctx).await?;
@@ -311,7 +314,13 @@ impl Trip<'_> {
             client_port: files::client_port(self.moved)?,
             fqdn: &self.moved.fqdn,
         };
-        match moves::relocate(&ctx.engine().db, self.client.id, &home, &ctx.op.requested_by).await
+        match moves::relocate(
+            &ctx.engine().db,
+            self.client.id,
+            &home,
+            &ctx.op.requested_by,
+        )
+        .await
         {
             Ok(true) => {
                 ctx.info(format!(
@@ -360,7 +369,11 @@ impl Trip<'_> {
         web::remove(ctx, self.target, self.moved).await?;
         let place = Place::of(self.target, self.moved);
         ctx.script_on(self.target, scripts::TRANSFER_STAGE)
-            .args([place.base_dir.clone(), place.subdomain.clone(), "clear".into()])
+            .args([
+                place.base_dir.clone(),
+                place.subdomain.clone(),
+                "clear".into(),
+            ])
             .run()
             .await?;
         Ok(())

@@ -116,11 +116,7 @@ pub async fn copy_files(
         sent.entries, source.client_dir, sent.bytes, piped.bytes, from.name, to.name, sent.sha256
     ));
     ctx.script_on(to, scripts::TRANSFER_PLACE)
-        .args([
-            target.base_dir,
-            target.subdomain,
-            client.id.to_string(),
-        ])
+        .args([target.base_dir, target.subdomain, client.id.to_string()])
         .run()
         .await?;
     Ok(())
@@ -218,14 +214,22 @@ pub async fn same_database(
         ],
     )
     .await
-    .with_context(|| format!("writing a marker into database {name} on server {}", source.name))?;
+    .with_context(|| {
+        format!(
+            "writing a marker into database {name} on server {}",
+            source.name
+        )
+    })?;
     let delete = labdata::statement(ctx, target, "delete_setting")?;
     let seen = match labdata::connect(ctx, target, client, &secrets.db_password).await {
         Ok(mut there) => there
             .execute(&delete, &[SqlValue::Text(key.clone())])
             .await
             .with_context(|| {
-                format!("looking for the marker in database {name} on server {}", target.name)
+                format!(
+                    "looking for the marker in database {name} on server {}",
+                    target.name
+                )
             })?,
         Err(err) => anyhow::bail!(
             "server {} has a database {name}, but the client's own login is refused there \
@@ -268,8 +272,14 @@ mod tests {
     #[test]
     fn only_a_marker_deleted_through_the_target_means_the_same_database() {
         assert!(!judge(false, 0).unwrap(), "no database there: separate");
-        assert!(!judge(true, 0).unwrap(), "a database of that name without the marker: separate");
-        assert!(judge(true, 1).unwrap(), "the marker seen through the target: the same");
+        assert!(
+            !judge(true, 0).unwrap(),
+            "a database of that name without the marker: separate"
+        );
+        assert!(
+            judge(true, 1).unwrap(),
+            "the marker seen through the target: the same"
+        );
         assert!(judge(true, 2).is_err(), "anything else is not guessed");
     }
 
@@ -278,6 +288,9 @@ mod tests {
         for path in RENDERED {
             assert!(path.starts_with("./") && !path.contains(".."), "{path}");
         }
-        assert!(RENDERED.contains(&"./maintenance.on"), "the source's maintenance stays behind");
+        assert!(
+            RENDERED.contains(&"./maintenance.on"),
+            "the source's maintenance stays behind"
+        );
     }
 }
