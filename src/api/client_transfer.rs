@@ -103,10 +103,10 @@ pub async fn move_to(
     let client = load_active(&state, id).await?;
     let target = server(&state, server_id).await?;
     let source = server(&state, client.server_id).await?;
-    if let Some(why) = client_move::refusal(&source, &client, &target) {
+    if let Some(why) = crate::ops::lifecycle::transfer::move_refusal(&source, &client, &target) {
         return Err(ApiError::Conflict(why));
     }
-    let fqdn = client_move::fqdn_on(&client, &target);
+    let fqdn = crate::ops::lifecycle::transfer::fqdn_on(&client, &target);
     if let Some(holder) = moves::fqdn_holder(&state.db, &fqdn, client.id).await? {
         return Err(ApiError::Conflict(format!(
             "{fqdn} is the name of client {holder} under server {}'s domain: the lab cannot move \

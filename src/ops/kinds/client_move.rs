@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::domain::ClientState;
-use crate::ops::lifecycle::transfer;
+use crate::ops::lifecycle::transfer::{self, fqdn_on, move_refusal as refusal};
 use crate::ops::lifecycle::{ClientSecrets, Place, backup, database, files, rows, web};
 use crate::ops::{Kind, OpContext};
 use crate::remote::scripts;
@@ -31,46 +31,6 @@ use crate::store::transfer::{self as moves, NewHome};
 
 pub struct ClientMove;
 
-/// What a move to `target` would break, said as the rule (the API answers it with 409; the
-/// operation checks again when it starts).
-pub fn refusal(source: &ServerRow, client: &ClientRow, target: &ServerRow) -> Option<String> {
-    if target.id == source.id {
-        return Some(format!(
-            "client {} is already on server {}: a move needs another server",
-            client.id, target.name
-        ));
-    }
-    if !target.active {
-        return Some(format!(
-            "server {} is inactive and takes no clients: activate it first",
-            target.name
-        ));
-    }
-    if target.sql_kind != source.sql_kind {
-        return Some(format!(
-            "a client moves only between servers of the same sql_kind: server {} runs {}, server \
-             {} runs {}",
-            source.name, source.sql_kind, target.name, target.sql_kind
-        ));
-    }
-    if target.host == source.host
-        && target.ssh_port == source.ssh_port
-        && target.base_dir.trim_end_matches('/') == source.base_dir.trim_end_matches('/')
-    {
-        return Some(format!(
-            "servers {} and {} are the same machine and base_dir ({}:{}, {}): there is nothing to \
-             move",
-            source.name, target.name, target.host, target.ssh_port, target.base_dir
-        ));
-    }
-    None
-}
-
-/// The client's name on `target`: the same subdomain under the target's domain.
-pub fn fqdn_on(client: &ClientRow, target: &ServerRow) -> String {
-    format!("{}.{}", client.subdomain, target.domain)
-}
-
 /// How far a move got: what its undo has to put back.
 #[derive(Clone, Copy, Default)]
 struct Reached {
@@ -79,6 +39,8 @@ struct Reached {
     /// A database was made on the target's (separate) SQL.
     target_db: bool,
     maintenance: bool,
+    /// The client's row names the target: the lab lives there, nothing is undone any more.
+    switched: bool,
 }
 
 #[async_trait::async_trait]
@@ -97,13 +59,7 @@ impl Kind for ClientMove {
             .await?
             .with_context(|| format!("server {target_id} no longer exists"))?;
         if client.server_id == target.id {
-            anyhow::bail!(
-                "client {} is already on server {}: an earlier attempt of this move switched it; \
-                 check server {} for what is left of it",
-                client.id,
-                target.name,
-                source.name
-            );
+            return finish_after_switch(ctx, &source, &target, &client).await;
         }
         anyhow::ensure!(
             client.state == ClientState::Active.as_str(),
@@ -154,7 +110,12 @@ impl Kind for ClientMove {
                 if let Err(mark) = ctx.step_failed().await {
                     tracing::warn!(op.id = ctx.op.id, error = %mark, "could not mark the failed step");
                 }
-                if ctx.is_cancelled() {
+                if reached.switched {
+                    ctx.info(format!(
+                        "the lab lives on server {} now: nothing is undone",
+                        target.name
+                    ));
+                } else if ctx.is_cancelled() {
                     ctx.info(
                         "cancelled: nothing is undone (the commands of a cancelled operation \
                          stop at once); move again, or take the lab out of maintenance",
@@ -171,6 +132,42 @@ impl Kind for ClientMove {
             }
         }
     }
+}
+
+/// A lost worker's next attempt after the switch: only the source's removal is left (the
+/// client's row already names the target, its name the target's).
+async fn finish_after_switch(
+    ctx: &OpContext,
+    source: &ServerRow,
+    target: &ServerRow,
+    client: &ClientRow,
+) -> anyhow::Result<Value> {
+    ctx.info(format!(
+        "an earlier attempt switched client {} to server {}: removing it from server {}",
+        client.id, target.name, source.name
+    ));
+    let old = ClientRow {
+        server_id: source.id,
+        fqdn: fqdn_on(client, source),
+        ..client.clone()
+    };
+    let secrets = ClientSecrets::open(&ctx.engine().cipher, client)?;
+    let trip = Trip {
+        source,
+        target,
+        client: &old,
+        moved: client,
+        secrets: &secrets,
+    };
+    let same = transfer::same_database(ctx, source, target, &old, &secrets).await?;
+    let left = trip.leave_source(ctx, same).await?;
+    Ok(json!({
+        "client_id": client.id,
+        "from_server_id": source.id,
+        "server_id": target.id,
+        "shared_database": same,
+        "source_database_dump": left,
+    }))
 }
 
 /// One move: where from, where to, and the client as it will be on the target.
@@ -274,7 +271,7 @@ impl Trip<'_> {
 
         ctx.step("switch").await?;
         self.switch(ctx).await?;
-        // From here on the lab lives on the target: nothing is undone any more.
+        reached.switched = true;
         let left = self.leave_source(ctx, same).await.with_context(|| {
             format!(
                 "the client now lives on server {}, but removing it from server {} failed: \

@@ -24,6 +24,46 @@ pub const RENDERED: &[&str] = &[
     "./.alfa-client",
 ];
 
+/// What a move to `target` would break, said as the rule (the API answers it with 409; the
+/// operation checks again when it starts).
+pub fn move_refusal(source: &ServerRow, client: &ClientRow, target: &ServerRow) -> Option<String> {
+    if target.id == source.id {
+        return Some(format!(
+            "client {} is already on server {}: a move needs another server",
+            client.id, target.name
+        ));
+    }
+    if !target.active {
+        return Some(format!(
+            "server {} is inactive and takes no clients: activate it first",
+            target.name
+        ));
+    }
+    if target.sql_kind != source.sql_kind {
+        return Some(format!(
+            "a client moves only between servers of the same sql_kind: server {} runs {}, server \
+             {} runs {}",
+            source.name, source.sql_kind, target.name, target.sql_kind
+        ));
+    }
+    if target.host == source.host
+        && target.ssh_port == source.ssh_port
+        && target.base_dir.trim_end_matches('/') == source.base_dir.trim_end_matches('/')
+    {
+        return Some(format!(
+            "servers {} and {} are the same machine and base_dir ({}:{}, {}): there is nothing to \
+             move",
+            source.name, target.name, target.host, target.ssh_port, target.base_dir
+        ));
+    }
+    None
+}
+
+/// The client's name on `target`: the same subdomain under the target's domain.
+pub fn fqdn_on(client: &ClientRow, target: &ServerRow) -> String {
+    format!("{}.{}", client.subdomain, target.domain)
+}
+
 /// A file's or a folder's digest (`jobs/transfer_digest.sh`).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Digest {

@@ -104,7 +104,7 @@ pub async fn certificate(
     let place = Place::of(server, client);
     let email = ctx.engine().settings.acme_email.clone().unwrap_or_default();
     let data = ctx
-        .script(scripts::CERTIFICATE)
+        .script_on(server, scripts::CERTIFICATE)
         .args([
             place.base_dir,
             client.fqdn.clone(),

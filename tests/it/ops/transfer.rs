@@ -181,9 +181,16 @@ async fn move_to_another_test_host_takes_the_lab_there_under_the_new_domain() {
         lifecycle_server(&app, to_host, "mariadb")
     );
     // A file the lab keeps in public/, and a row in its database.
-    let upload = client_dir(from_host, &lab.subdomain).join("public/uploads/report.txt");
+    let folder = client_dir(from_host, &lab.subdomain);
+    let upload = folder.join("public/uploads/report.txt");
     std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
     std::fs::write(&upload, "протокол 42\n").unwrap();
+    // The app's files belong to the deploy user, as the folder does (the test runs as root).
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&folder).unwrap());
+    let group = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&folder).unwrap());
+    for path in [upload.parent().unwrap(), upload.as_path()] {
+        std::os::unix::fs::chown(path, Some(owner), Some(group)).unwrap();
+    }
     let marker = unique("row-");
     root_sql(
         &lab.db(&app),
