@@ -81,8 +81,6 @@ scripts! {
     TRANSFER_STAGE = "transfer_stage.sh";
     /// Renames a move's received files into the client's folder.
     TRANSFER_PLACE = "transfer_place.sh";
-    /// A move's maintenance switch on its source (`maintenance.on`).
-    TRANSFER_MAINTENANCE = "transfer_maintenance.sh";
 }
 
 #[cfg(test)]

@@ -118,14 +118,13 @@ impl Kind for ClientMove {
                 } else if ctx.is_cancelled() {
                     ctx.info(
                         "cancelled: nothing is undone (the commands of a cancelled operation \
-                         stop at once); move again, or take the lab out of maintenance",
+                         stop at once); move again, or GET maintain/0 to end the maintenance",
                     );
                 } else if let Err(undo) = trip.undo(ctx, reached, shared).await {
                     ctx.info(format!(
                         "undo failed too: {undo:#}; the lab may still be in maintenance on \
-                         server {}: move again, or remove {}/maintenance.on",
-                        source.name,
-                        Place::of(&source, &client).client_dir
+                         server {}: move again, or GET /clients/{}/maintain/0",
+                        source.name, client.id
                     ));
                 }
                 Err(err.context(format!("moving to server {}", target.name)))
@@ -230,8 +229,13 @@ impl Trip<'_> {
         }
 
         ctx.step("maintenance").await?;
-        reached.maintenance = true;
-        transfer::maintenance(ctx, source, client, true).await?;
+        let kept_on = transfer::in_maintenance(ctx, source, client, self.secrets).await?;
+        if kept_on {
+            ctx.info("the lab is in maintenance (maintain/1): it stays so, on the target too");
+        } else {
+            reached.maintenance = true;
+            transfer::maintenance(ctx, source, client, true).await?;
+        }
 
         ctx.step("dump").await?;
         let dump = backup::dump(ctx, source, client, self.secrets).await?;
@@ -263,6 +267,9 @@ impl Trip<'_> {
 
         ctx.step("probe").await?;
         web::probe(ctx, target, moved, serial).await?;
+        if kept_on {
+            transfer::maintenance(ctx, target, moved, true).await?;
+        }
         let url = files::app_url(target, moved);
         ctx.info(format!(
             "{url} answers through server {}'s nginx",

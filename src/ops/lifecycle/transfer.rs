@@ -201,7 +201,10 @@ pub async fn copy_file(
 }
 
 /// Turns the client's maintenance page on or off on `server` (`{client_dir}/maintenance.on`,
-/// which the vhost checks on every request).
+/// which the vhost checks on every request), and checks through nginx that users see it (or
+/// no longer do): `jobs/client_maintenance.sh`, the maintain action's own switch. The lab's
+/// `maintenance` setting is left alone: it is the operator's (a shared database would carry a
+/// move's flag to the target).
 pub async fn maintenance(
     ctx: &OpContext,
     server: &ServerRow,
@@ -209,15 +212,48 @@ pub async fn maintenance(
     on: bool,
 ) -> anyhow::Result<()> {
     let place = Place::of(server, client);
-    ctx.script_on(server, scripts::TRANSFER_MAINTENANCE)
+    let address = match server.listen_address.as_str() {
+        "" => "127.0.0.1".to_owned(),
+        address => address.to_owned(),
+    };
+    ctx.script_on(server, scripts::CLIENT_MAINTENANCE)
         .args([
             place.base_dir,
             place.subdomain,
             if on { "on" } else { "off" }.to_owned(),
+            client.fqdn.clone(),
+            server.https_port.to_string(),
+            address,
         ])
         .run()
         .await?;
     Ok(())
+}
+
+/// Whether the operator put the lab in maintenance (`maintenance` = `1` in its
+/// `cloud_settings`, as `maintain/1` writes it).
+pub async fn in_maintenance(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    secrets: &ClientSecrets,
+) -> anyhow::Result<bool> {
+    use crate::ops::sql::SqlConn;
+    let mut sql = labdata::connect(ctx, server, client, &secrets.db_password).await?;
+    let value: Option<Option<String>> = match &mut sql.conn {
+        SqlConn::Mariadb(conn) => {
+            sqlx::query_scalar("SELECT `value` FROM cloud_settings WHERE `key` = 'maintenance'")
+                .fetch_optional(&mut *conn)
+                .await
+        }
+        SqlConn::Postgres(conn) => {
+            sqlx::query_scalar("SELECT value FROM cloud_settings WHERE key = 'maintenance'")
+                .fetch_optional(&mut *conn)
+                .await
+        }
+    }
+    .context("reading the lab's maintenance setting")?;
+    Ok(value.flatten().as_deref() == Some("1"))
 }
 
 /// Whether `target`'s SQL reaches the very database the client has through `source`'s (two
