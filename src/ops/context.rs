@@ -26,6 +26,8 @@ pub struct OpContext {
     pub attempt: i64,
     pub log: OpLog,
     cancel: CancellationToken,
+    /// Fired when this worker lost its claim: another attempt owns the operation now.
+    lost: CancellationToken,
     server: Option<ServerRow>,
     client: Option<ClientRow>,
     /// Secrets this operation knows, masked in every line it stores.
@@ -34,6 +36,8 @@ pub struct OpContext {
     command_timeout: Duration,
     /// Whether a step began (then the finish ends the last one).
     stepped: std::sync::atomic::AtomicBool,
+    /// Whether an undo began: its commands ignore the cancel.
+    undoing: std::sync::atomic::AtomicBool,
     /// Time spent waiting for remote commands and uploads, in microseconds.
     remote_micros: std::sync::atomic::AtomicU64,
 }
@@ -45,7 +49,7 @@ impl OpContext {
         op: OperationRow,
         attempt: i64,
         log: OpLog,
-        cancel: CancellationToken,
+        (cancel, lost): (CancellationToken, CancellationToken),
         command_timeout: Option<Duration>,
     ) -> anyhow::Result<Self> {
         let server = match op.server_id {
@@ -86,11 +90,13 @@ impl OpContext {
             attempt,
             log,
             cancel,
+            lost,
             server,
             client,
             secrets,
             command_timeout,
             stepped: std::sync::atomic::AtomicBool::new(false),
+            undoing: std::sync::atomic::AtomicBool::new(false),
             remote_micros: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -160,6 +166,29 @@ impl OpContext {
     /// Whether someone asked to cancel the operation.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// From now on, commands run to their end even when the operation was cancelled: an undo
+    /// that puts a lab back must not stop half way (their time limits still apply). Returns
+    /// false, and changes nothing, when this worker lost its claim: the operation's next
+    /// attempt owns the lab now, and an undo here would work against it.
+    #[must_use]
+    pub fn begin_undo(&self) -> bool {
+        if self.lost.is_cancelled() {
+            return false;
+        }
+        self.undoing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// The cancel signal commands obey: the operation's, or none once an undo began.
+    fn command_cancel(&self) -> CancellationToken {
+        if self.undoing.load(std::sync::atomic::Ordering::Relaxed) {
+            CancellationToken::new()
+        } else {
+            self.cancel.clone()
+        }
     }
 
     /// A job script to run on the operation's server: add arguments, secrets and a time
@@ -232,7 +261,7 @@ impl OpContext {
                     argv: to_argv,
                 },
                 self.command_timeout,
-                self.cancel.clone(),
+                self.command_cancel(),
             )
             .await;
         self.add_remote_time(started);
@@ -323,7 +352,7 @@ impl ScriptCall<'_> {
         };
         let opts = RunOpts {
             timeout: self.timeout,
-            cancel: ctx.cancel.clone(),
+            cancel: ctx.command_cancel(),
             redactor: crate::remote::Redactor::new(ctx.secrets.clone()),
         };
         let mut data = Vec::new();

@@ -88,7 +88,7 @@ impl Engine {
             op.clone(),
             claim.attempt,
             log.clone(),
-            cancel.clone(),
+            (cancel.clone(), lost.clone()),
             kind.command_timeout(),
         )
         .await

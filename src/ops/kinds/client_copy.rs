@@ -196,7 +196,7 @@ impl Kind for ClientCopy {
         .await;
         if let Err(err) = copied {
             ctx.step_failed().await.ok();
-            if !ctx.is_cancelled() {
+            if ctx.begin_undo() {
                 ctx.step("undo").await?;
                 ctx.info(format!(
                     "loading the target's own database back from {}",

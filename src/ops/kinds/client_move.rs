@@ -115,17 +115,19 @@ impl Kind for ClientMove {
                         "the lab lives on server {} now: nothing is undone",
                         target.name
                     ));
-                } else if ctx.is_cancelled() {
-                    ctx.info(
-                        "cancelled: nothing is undone (the commands of a cancelled operation \
-                         stop at once); move again, or GET maintain/0 to end the maintenance",
-                    );
-                } else if let Err(undo) = trip.undo(ctx, reached, shared).await {
-                    ctx.info(format!(
-                        "undo failed too: {undo:#}; the lab may still be in maintenance on \
+                } else if !ctx.begin_undo() {
+                    ctx.info("this worker lost the operation: its next attempt takes over");
+                } else {
+                    if ctx.is_cancelled() {
+                        ctx.info("cancelled: undoing the target's half and ending the source's maintenance");
+                    }
+                    if let Err(undo) = trip.undo(ctx, reached, shared).await {
+                        ctx.info(format!(
+                            "undo failed too: {undo:#}; the lab may still be in maintenance on \
                          server {}: move again, or GET /clients/{}/maintain/0",
-                        source.name, client.id
-                    ));
+                            source.name, client.id
+                        ));
+                    }
                 }
                 Err(err.context(format!("moving to server {}", target.name)))
             }

@@ -325,4 +325,44 @@ async fn a_move_that_fails_on_the_target_leaves_the_lab_serving_on_its_source() 
     );
     // Nothing is left on the target.
     assert_nothing_on(to_host, &lab.subdomain);
+
+    // A move cancelled while the target's container starts is undone the same way.
+    let rule = json!({
+        "match": "compose up",
+        "regex": format!("alfa_{}( |$)", lab.subdomain),
+    });
+    to_host.add_faults("hang", rule.clone());
+    let op = start(&app, &format!("/clients/{}/move_to/{target}", lab.id)).await;
+    eventually(
+        Duration::from_secs(120),
+        "the move to reach compose up",
+        || async {
+            let hung = to_host.calls_matching("compose up").iter().any(|c| {
+                c["fault"] == "hang"
+                    && testbed::argv(c).contains(&format!("alfa_{}", lab.subdomain))
+            });
+            if hung {
+                Ok(())
+            } else {
+                Err("not yet".to_owned())
+            }
+        },
+    )
+    .await;
+    to_host.remove_faults("hang", &rule);
+    app.post(&format!("/operations/{op}/cancel"), support::Body::None)
+        .await
+        .expect(202);
+    let done = wait_op(&app, op, Duration::from_secs(180)).await;
+    let log = log_text(&app, op).await;
+    assert_eq!(done["status"], "cancelled", "{log:#?}");
+    assert!(log.iter().any(|l| l.contains("undone")), "{log:#?}");
+    assert!(
+        !client_dir(from_host, &lab.subdomain)
+            .join("maintenance.on")
+            .exists(),
+        "a cancelled move ends the source's maintenance: {log:#?}"
+    );
+    assert_eq!(https_get(from_host, &lab.fqdn, "/").await.status(), 200);
+    assert_nothing_on(to_host, &lab.subdomain);
 }
