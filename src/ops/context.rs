@@ -36,6 +36,8 @@ pub struct OpContext {
     stepped: std::sync::atomic::AtomicBool,
     /// Time spent waiting for remote commands and uploads, in microseconds.
     remote_micros: std::sync::atomic::AtomicU64,
+    /// Remote commands run to their end even when a cancel arrives (see [`Self::shield`]).
+    shielded: std::sync::atomic::AtomicBool,
 }
 
 impl OpContext {
@@ -92,6 +94,7 @@ impl OpContext {
             command_timeout,
             stepped: std::sync::atomic::AtomicBool::new(false),
             remote_micros: std::sync::atomic::AtomicU64::new(0),
+            shielded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -160,6 +163,14 @@ impl OpContext {
     /// Whether someone asked to cancel the operation.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// From now on, remote commands run to their end even when the operation is cancelled:
+    /// for the steps that put a lab back as it was (a switch's rollback), which a cancel must
+    /// not cut short. `is_cancelled` still tells whether a cancel was asked for.
+    pub fn shield(&self) {
+        self.shielded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A job script to run on the operation's server: add arguments, secrets and a time
@@ -323,7 +334,11 @@ impl ScriptCall<'_> {
         };
         let opts = RunOpts {
             timeout: self.timeout,
-            cancel: ctx.cancel.clone(),
+            cancel: if ctx.shielded.load(std::sync::atomic::Ordering::Relaxed) {
+                CancellationToken::new()
+            } else {
+                ctx.cancel.clone()
+            },
             redactor: crate::remote::Redactor::new(ctx.secrets.clone()),
         };
         let mut data = Vec::new();
