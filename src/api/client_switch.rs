@@ -79,7 +79,9 @@ pub async fn switch(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!("{id:?} is not an id: ids are positive whole numbers"))
+        ApiError::BadRequest(format!(
+            "{id:?} is not an id: ids are positive whole numbers"
+        ))
     })?;
     let version = version("image_name", &image_name)?;
     let client = load(&state, id).await?;
@@ -259,7 +261,11 @@ async fn lab_client(state: &AppState, ip: &str, subdomain: &str, token: &str) ->
             continue;
         };
         // Every candidate is compared, so timing does not tell which one matched.
-        let equal: bool = own.expose_secret().as_bytes().ct_eq(token.as_bytes()).into();
+        let equal: bool = own
+            .expose_secret()
+            .as_bytes()
+            .ct_eq(token.as_bytes())
+            .into();
         if equal && found.is_none() {
             found = Some(client.id);
         }

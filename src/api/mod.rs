@@ -3,9 +3,9 @@
 pub mod audit;
 pub mod auth;
 pub mod client_commands;
-pub mod client_switch;
 mod client_input;
 pub mod client_transfer;
+pub mod client_switch;
 pub mod clients;
 pub mod clients_actions;
 mod doc;

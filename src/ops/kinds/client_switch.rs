@@ -57,6 +57,8 @@ struct Switch {
     to: String,
     dump: Option<Dump>,
     reached: Reached,
+    /// The step running (or failed).
+    step: &'static str,
 }
 
 fn params(op: &OperationRow) -> anyhow::Result<(SwitchParams, VersionTag)> {
@@ -84,19 +86,24 @@ impl Kind for ClientSwitch {
             secrets,
             dump: None,
             reached: Reached::Nothing,
+            step: "image",
         };
         let err = match forward(ctx, &mut switch).await {
             Ok(result) => return Ok(result),
-            Err(err) => err,
+            Err(err) => err.context(format!(
+                "the switch to {} failed at step {}",
+                switch.to, switch.step
+            )),
         };
         if let Err(mark) = ctx.step_failed().await {
             tracing::warn!(op.id = ctx.op.id, error = %mark, "could not mark the failed step");
         }
         if switch.reached == Reached::Nothing {
-            return Err(err.context(format!(
-                "nothing was changed: {} still runs {}",
-                switch.client.fqdn, switch.from
-            )));
+            return Err(anyhow::anyhow!(
+                "{err:#}; nothing was changed: {} still runs {}",
+                switch.client.fqdn,
+                switch.from
+            ));
         }
         if ctx.is_cancelled() && !cancel_asked(ctx).await {
             // The claim was lost, not cancelled: the next attempt goes on from the start and
@@ -146,6 +153,7 @@ async fn forward(ctx: &OpContext, switch: &mut Switch) -> anyhow::Result<Value> 
         server, client, to, ..
     } = &*switch;
     let (server, client, to) = (server.clone(), client.clone(), to.clone());
+    switch.step = "image";
     ctx.step("image").await?;
     image_present(ctx, &server, &to).await?;
     if to == switch.from {
@@ -154,23 +162,33 @@ async fn forward(ctx: &OpContext, switch: &mut Switch) -> anyhow::Result<Value> 
             client.fqdn
         ));
     } else {
-        ctx.info(format!("switching {} from {} to {to}", client.fqdn, switch.from));
+        ctx.info(format!(
+            "switching {} from {} to {to}",
+            client.fqdn, switch.from
+        ));
     }
 
+    switch.step = "dump";
     ctx.step("dump").await?;
     switch.dump = Some(dump(ctx, switch).await?);
 
+    switch.step = "switch";
     ctx.step("switch").await?;
     switch.reached = Reached::Switched;
     let image = files::write_compose(ctx, &server, &client, &to).await?;
     let running = web::start_app(ctx, &server, &client).await?;
     check_running(&image, running.as_deref())?;
-    ctx.info(format!("the app service of alfa_{} runs {image}", client.subdomain));
+    ctx.info(format!(
+        "the app service of alfa_{} runs {image}",
+        client.subdomain
+    ));
 
+    switch.step = "migrate";
     ctx.step("migrate").await?;
     switch.reached = Reached::Migrating;
     app::migrate(ctx, &server, &client).await?;
 
+    switch.step = "version";
     ctx.step("version").await?;
     labdata::set_settings(
         ctx,
@@ -181,6 +199,7 @@ async fn forward(ctx: &OpContext, switch: &mut Switch) -> anyhow::Result<Value> 
     )
     .await?;
 
+    switch.step = "probe";
     ctx.step("probe").await?;
     web::probe(ctx, &server, &client, None).await?;
     let url = files::app_url(&server, &client);
@@ -207,7 +226,10 @@ async fn image_present(ctx: &OpContext, server: &ServerRow, version: &str) -> an
         .filter_map(|image| image["tag"].as_str().map(str::to_owned))
         .collect();
     if tags.iter().any(|tag| tag == version) {
-        ctx.info(format!("image {repo}:{version} is on server {}", server.name));
+        ctx.info(format!(
+            "image {repo}:{version} is on server {}",
+            server.name
+        ));
         return Ok(());
     }
     let there = if tags.is_empty() {

@@ -11,6 +11,7 @@ mod lifecycle;
 mod queue;
 mod seams;
 mod transfer;
+mod switch;
 
 use std::time::{Duration, Instant};
 
