@@ -78,14 +78,15 @@ impl Kind for ClientSwitch {
         let (server, client) = rows(ctx)?;
         let (_, version) = params(&ctx.op)?;
         let secrets = ClientSecrets::open(&ctx.engine().cipher, &client)?;
+        let (reached, dump) = earlier_attempts(ctx).await?;
         let mut switch = Switch {
             from: client.version_tag.clone(),
             to: version.as_str().to_owned(),
             server,
             client,
             secrets,
-            dump: None,
-            reached: Reached::Nothing,
+            dump,
+            reached,
             step: "image",
         };
         let err = match forward(ctx, &mut switch).await {
@@ -170,11 +171,13 @@ async fn forward(ctx: &OpContext, switch: &mut Switch) -> anyhow::Result<Value> 
 
     switch.step = "dump";
     ctx.step("dump").await?;
-    switch.dump = Some(dump(ctx, switch).await?);
+    if switch.dump.is_none() {
+        switch.dump = Some(backup::dump(ctx, &server, &client, &switch.secrets).await?);
+    }
 
     switch.step = "switch";
     ctx.step("switch").await?;
-    switch.reached = Reached::Switched;
+    switch.reached = switch.reached.max(Reached::Switched);
     let image = files::write_compose(ctx, &server, &client, &to).await?;
     let running = web::start_app(ctx, &server, &client).await?;
     check_running(&image, running.as_deref())?;
@@ -244,42 +247,48 @@ async fn image_present(ctx: &OpContext, server: &ServerRow, version: &str) -> an
     )
 }
 
-/// The dump a rollback restores. After a lost worker whose attempt had begun migrating, the
-/// database may hold the new version's migrations: the dump that attempt made before them is
-/// the one to keep (found in the operation's log), not a new one.
-async fn dump(ctx: &OpContext, switch: &Switch) -> anyhow::Result<Dump> {
-    if ctx.attempt > 1 {
-        let db = &ctx.engine().db;
-        let migrated = steps::list(db, ctx.op.id)
-            .await?
-            .iter()
-            .any(|s| s.attempt < ctx.attempt && s.name == "migrate");
-        if migrated {
-            let earlier = oplog::after(db, ctx.op.id, 0, i64::MAX)
-                .await?
-                .into_iter()
-                .rev()
-                .find_map(|l| {
-                    l.line
-                        .strip_prefix("::dump ")
-                        .and_then(|j| serde_json::from_str::<Dump>(j).ok())
-                });
-            match earlier {
-                Some(dump) => {
-                    ctx.info(format!(
-                        "an earlier attempt began migrating: its dump {} (made before) is the one a rollback restores",
-                        dump.path
-                    ));
-                    return Ok(dump);
-                }
-                None => ctx.info(
-                    "an earlier attempt began migrating but its dump is not in the log: a new \
-                     dump is made, and it may hold that attempt's migrations",
-                ),
-            }
-        }
+/// What earlier attempts of this operation (lost workers) did to the lab, and the dump to
+/// restore when one of them began migrating: the dump it made before (found in the
+/// operation's log), not a new one, which could hold that attempt's migrations.
+async fn earlier_attempts(ctx: &OpContext) -> anyhow::Result<(Reached, Option<Dump>)> {
+    if ctx.attempt <= 1 {
+        return Ok((Reached::Nothing, None));
     }
-    backup::dump(ctx, &switch.server, &switch.client, &switch.secrets).await
+    let db = &ctx.engine().db;
+    let reached = steps::list(db, ctx.op.id)
+        .await?
+        .iter()
+        .filter(|s| s.attempt < ctx.attempt)
+        .map(|s| match s.name.as_str() {
+            "switch" => Reached::Switched,
+            "migrate" | "version" | "probe" => Reached::Migrating,
+            _ => Reached::Nothing,
+        })
+        .max()
+        .unwrap_or(Reached::Nothing);
+    if reached < Reached::Migrating {
+        return Ok((reached, None));
+    }
+    let dump = oplog::after(db, ctx.op.id, 0, i64::MAX)
+        .await?
+        .into_iter()
+        .rev()
+        .find_map(|l| {
+            l.line
+                .strip_prefix("::dump ")
+                .and_then(|j| serde_json::from_str::<Dump>(j).ok())
+        });
+    match &dump {
+        Some(dump) => ctx.info(format!(
+            "an earlier attempt began migrating: its dump {} (made before) is the one a rollback restores",
+            dump.path
+        )),
+        None => ctx.info(
+            "an earlier attempt began migrating but its dump is not in the log: a new dump is \
+             made, and it may hold that attempt's migrations",
+        ),
+    }
+    Ok((reached, dump))
 }
 
 /// The project runs `image` now, as docker reports it.

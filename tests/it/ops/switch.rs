@@ -97,6 +97,23 @@ async fn version_tag(app: &TestApp, lab: &Lab) -> Value {
         .clone()
 }
 
+/// Takes the lab off its host (container, vhost, certificate, folder, database), so the fake
+/// apps of finished tests do not hold the hosts' ports.
+async fn remove(app: &TestApp, lab: &Lab) {
+    let reply = app
+        .call(
+            Method::DELETE,
+            &format!("/clients/{}?drop_database=1", lab.id),
+            Body::None,
+        )
+        .await
+        .expect(202)
+        .json();
+    let op = reply["operation_id"].as_i64().unwrap();
+    let done = wait_op(app, op, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(app, op).await);
+}
+
 /// Runs a switch to `version`; returns the ended operation and its log.
 async fn switch(app: &TestApp, lab: &Lab, version: &str) -> (Value, Vec<String>) {
     let op = start(app, &format!("/clients/{}/switch/{version}", lab.id)).await;
@@ -161,6 +178,7 @@ async fn a_switch_runs_the_new_image_migrated_and_a_missing_image_changes_nothin
         .await
         .expect(422);
     assert!(!reply.field_problems("image_name").is_empty());
+    remove(&app, &lab).await;
 }
 
 /// A migrate that changes the database and then fails: the lab is put back on its image with
@@ -209,6 +227,7 @@ async fn rollback_after_a_failing_migrate(app: &TestApp, lab: &Lab) {
     );
     assert_eq!(lab_version(app, lab).await, ["1.0-master"]);
     assert_eq!(version_tag(app, lab).await, "1.0-master");
+    remove(app, lab).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -262,6 +281,7 @@ async fn a_switch_cancelled_while_it_migrates_is_rolled_back() {
     serves(&lab, "alfa-lims:1.0-master").await;
     assert_eq!(migrations(&app, &lab).await, before);
     assert_eq!(version_tag(&app, &lab).await, "1.0-master");
+    remove(&app, &lab).await;
 }
 
 /// `update_to` as the lab's LIMS calls it, with the token of its `.env`.
@@ -383,4 +403,16 @@ async fn update_to_switches_only_the_lab_whose_token_it_carries() {
     );
     // (its creation fails at the preflight: the subdomain is in use on that host)
     wait_op(&app, creation, Duration::from_secs(60)).await;
+    remove(&app, &lab).await;
+    remove(&app, &other).await;
+
+    // Guessing tokens is guessing passwords: the address is locked out, even for the right one.
+    for _ in 0..10 {
+        update_to(&app, &other, "1.1-dev", Some("guess"))
+            .await
+            .expect(403);
+    }
+    update_to(&app, &other, "1.1-dev", Some(&other_token))
+        .await
+        .expect(429);
 }
