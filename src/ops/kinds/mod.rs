@@ -11,8 +11,8 @@ pub mod client_maintain;
 pub mod client_migrate;
 pub mod client_move;
 pub mod client_reboot;
-pub mod client_update;
 pub mod client_switch;
+pub mod client_update;
 pub mod images;
 pub mod reboot_server;
 
