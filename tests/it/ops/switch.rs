@@ -139,11 +139,10 @@ async fn a_switch_runs_the_new_image_migrated_and_a_missing_image_changes_nothin
     assert!(compose_file(&lab).contains("image: \"alfa-lims:1.1-dev\""));
     assert_eq!(running_image(&lab), "alfa-lims:1.1-dev");
     serves(&lab, "alfa-lims:1.1-dev").await;
+    let applied = migrations(&app, &lab).await;
     assert!(
-        migrations(&app, &lab)
-            .await
-            .contains(&"9999_version_1.1-dev".to_owned()),
-        "the new version's migration ran"
+        applied.contains(&"9999_version_1.1-dev".to_owned()),
+        "the new version's migration ran: {applied:?} {log:#?}"
     );
     assert_eq!(lab_version(&app, &lab).await, ["1.1-dev"]);
     let made = dumps(&lab);
