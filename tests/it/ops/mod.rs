@@ -10,8 +10,8 @@ mod fleet;
 mod lifecycle;
 mod queue;
 mod seams;
-mod transfer;
 mod switch;
+mod transfer;
 
 use std::time::{Duration, Instant};
 
