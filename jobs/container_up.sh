@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# container_up.sh BASE_DIR SUBDOMAIN PORT WAIT_SECONDS — starts the client's compose project
-# alfa_SUBDOMAIN (BASE_DIR/docker/clients/SUBDOMAIN/docker-compose.yml), waits at most WAIT_SECONDS
-# for http://127.0.0.1:PORT/up to answer 200, then runs `php artisan migrate --force` in it.
+# container_up.sh BASE_DIR SUBDOMAIN PORT WAIT_SECONDS [MIGRATE] — starts the client's compose
+# project alfa_SUBDOMAIN (BASE_DIR/docker/clients/SUBDOMAIN/docker-compose.yml), waits at most
+# WAIT_SECONDS for http://127.0.0.1:PORT/up to answer 200, prints the image each running service
+# runs (`::running {"service":…,"image":…}`), then runs `php artisan migrate --force` in it —
+# unless MIGRATE is `no-migrate` (a switch migrates as a step of its own; default `migrate`).
 # shellcheck source=jobs/lib.sh
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
 set -euo pipefail
 
-[[ $# -eq 4 ]] || usage_error "usage: container_up.sh BASE_DIR SUBDOMAIN PORT WAIT_SECONDS (got $# arguments)"
+[[ $# -eq 4 || $# -eq 5 ]] || usage_error "usage: container_up.sh BASE_DIR SUBDOMAIN PORT WAIT_SECONDS [MIGRATE] (got $# arguments)"
 BASE=$(valid_base_dir "$1")
 SUB=$2
 PORT=$3
 WAIT=$4
+MIGRATE=${5:-migrate}
+[[ $MIGRATE == migrate || $MIGRATE == no-migrate ]] || usage_error "MIGRATE must be migrate or no-migrate (got '$MIGRATE')"
 valid_subdomain "$SUB"
 valid_port "$PORT" PORT
 [[ $WAIT =~ ^[0-9]{1,4}$ ]] || usage_error "WAIT_SECONDS must be a number of seconds 0..9999 (got '$WAIT')"
@@ -52,6 +56,18 @@ while :; do
   sleep 1
 done
 
+# shellcheck disable=SC2016  # {{...}} is a docker template, not a shell expansion
+running=$(dc -p "$PROJECT" -f "$COMPOSE_FILE" ps --status running --format '{{.Service}} {{.Image}}') ||
+  die "docker compose ps of $PROJECT failed (above): is docker running?"
+while read -r service image; do
+  [[ -n $service ]] || continue
+  printf '::running {"service":%s,"image":%s}\n' "$(json_str "$service")" "$(json_str "$image")"
+done <<<"$running"
+
+if [[ $MIGRATE == no-migrate ]]; then
+  say "migrations not run here (no-migrate)"
+  exit 0
+fi
 step migrate
 say "php artisan migrate --force in $PROJECT"
 dc -p "$PROJECT" -f "$COMPOSE_FILE" exec -T app php artisan migrate --force ||

@@ -66,6 +66,12 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The caller is known but may not do this (a lab's token for another lab).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A limit on how often something may be asked (not a lockout): 429 with `Retry-After`.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -89,6 +95,8 @@ impl ApiError {
             Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -108,7 +116,7 @@ impl From<sqlx::Error> for ApiError {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable code: bad_request, unauthorized, not_found, method_not_allowed,
+    /// Machine-readable code: bad_request, unauthorized, forbidden, not_found, method_not_allowed,
     /// conflict, payload_too_large, uri_too_long, validation_failed, too_many_requests,
     /// unavailable, internal.
     pub error: String,
@@ -142,7 +150,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Basic realm=\"alfa-cloud\""),
                 );
             }
-            Self::TooManyRequests { retry_after } => {
+            Self::TooManyRequests { retry_after } | Self::RateLimited { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             _ => {}

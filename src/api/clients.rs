@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(commands::admin_password))
         .routes(routes!(super::client_transfer::copy_to))
         .routes(routes!(super::client_transfer::move_to))
+        .routes(routes!(super::client_switch::switch))
         .routes(routes!(createlog))
 }
 

@@ -33,6 +33,11 @@ impl utoipa::Modify for BasicAuth {
             "basic",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
+        // A lab's own token (`ALFA_CLOUD_TOKEN` of its .env), for `update_to` only.
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod client_commands;
 mod client_input;
+pub mod client_switch;
 pub mod client_transfer;
 pub mod clients;
 pub mod clients_actions;
@@ -65,6 +66,7 @@ fn protected() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = protected().split_for_parts();
     doc.merge(health::router().split_for_parts().1);
+    doc.merge(client_switch::lab_router().split_for_parts().1);
     doc::complete(&mut doc);
     doc
 }
@@ -80,11 +82,20 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn_with_state(state.clone(), auth::require_admin));
     let (public, _) = health::router().split_for_parts();
+    // update_to: a lab's own Bearer token, or the admin's Basic Auth.
+    let (lab, _) = client_switch::lab_router().split_for_parts();
+    let lab = lab
+        .layer(from_fn_with_state(state.clone(), audit::record))
+        .layer(from_fn_with_state(
+            state.clone(),
+            client_switch::lab_or_admin,
+        ));
     let doc = openapi();
 
     Router::new()
         .merge(public)
         .merge(protected)
+        .merge(lab)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {

@@ -338,3 +338,55 @@ pub async fn data_version(db: &Db) -> sqlx::Result<i64> {
             .await
     })
 }
+
+/// Records that the client now runs `version` (after a switch that succeeded), with who asked
+/// for it in the client's event trail, in one transaction.
+pub async fn set_version_tag(
+    db: &Db,
+    id: i64,
+    version: &VersionTag,
+    from: &str,
+    actor: &str,
+) -> sqlx::Result<bool> {
+    let now = Utc::now();
+    let detail = serde_json::json!({ "from": from, "to": version.as_str() }).to_string();
+    with_retry!(async {
+        with_db!(db, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let updated =
+                sqlx::query("UPDATE clients SET version_tag = $1, updated_at = $2 WHERE id = $3")
+                    .bind(version.as_str())
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO client_events (client_id, at, actor, kind, detail) \
+             VALUES ($1, $2, $3, 'switch', $4)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(actor)
+            .bind(&detail)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    })
+}
+
+/// The clients that are not deleted with this subdomain, under any domain, by id.
+pub async fn by_subdomain(db: &Db, subdomain: &str) -> sqlx::Result<Vec<ClientRow>> {
+    with_db!(db, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM clients WHERE subdomain = $1 AND state <> 'deleted' ORDER BY id"
+        )))
+        .bind(subdomain)
+        .fetch_all(pool)
+        .await
+    })
+}

@@ -354,3 +354,25 @@ pub async fn waiting_on_server(db: &Db, server_id: i64) -> sqlx::Result<Vec<i64>
         .await
     })
 }
+
+/// When the newest operation of `kind` on `client_id` asked by someone whose name starts with
+/// `requested_by_prefix` (`lab:`) was submitted: a rate limit that holds across API processes.
+pub async fn last_requested(
+    db: &Db,
+    client_id: i64,
+    kind: &str,
+    requested_by_prefix: &str,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    let pattern = format!("{}%", requested_by_prefix.replace(['%', '_'], ""));
+    with_db!(db, |pool| {
+        sqlx::query_scalar::<_, DateTime<Utc>>(
+            "SELECT created_at FROM operations WHERE client_id = $1 AND kind = $2 \
+             AND requested_by LIKE $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(client_id)
+        .bind(kind)
+        .bind(pattern)
+        .fetch_optional(pool)
+        .await
+    })
+}

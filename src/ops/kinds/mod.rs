@@ -11,6 +11,7 @@ pub mod client_maintain;
 pub mod client_migrate;
 pub mod client_move;
 pub mod client_reboot;
+pub mod client_switch;
 pub mod client_update;
 pub mod images;
 pub mod reboot_server;
@@ -33,4 +34,5 @@ pub fn registry() -> Registry {
         .with(client_expire_date::ClientExpireDate)
         .with(client_copy::ClientCopy)
         .with(client_move::ClientMove)
+        .with(client_switch::ClientSwitch)
 }

@@ -164,3 +164,34 @@ pub async fn write(
     ));
     Ok(())
 }
+
+/// Writes only the client's compose file, naming the image of `version` (a switch, and its
+/// rollback): `.env` and the other files stay as they are, and no secret is opened. Returns
+/// the image it names (`{image_repo}:{version}`).
+pub async fn write_compose(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    version: &str,
+) -> anyhow::Result<String> {
+    let place = Place::of(server, client);
+    let image = format!("{}:{version}", ctx.engine().settings.image_repo);
+    let compose = ComposeFile {
+        project: format!("alfa_{}", client.subdomain),
+        image: image.clone(),
+        client_port: client_port(client)?,
+        client_dir: &place.client_dir,
+    };
+    let text = ctx.render("client/docker-compose.yml", &compose)?;
+    ctx.upload(
+        &format!("{}/docker-compose.yml", place.client_dir),
+        text.as_bytes(),
+        0o644,
+    )
+    .await?;
+    ctx.info(format!(
+        "{}/docker-compose.yml names the image {image}",
+        place.client_dir
+    ));
+    Ok(image)
+}

@@ -150,3 +150,33 @@ pub async fn remove(ctx: &OpContext, server: &ServerRow, client: &ClientRow) -> 
         .await?;
     Ok(())
 }
+
+/// Starts (or recreates, when its compose file changed) the compose project and waits
+/// (bounded) for the app's `/up`, without running its migrations; returns the image the
+/// project's `app` service runs now, as docker reports it.
+pub async fn start_app(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+) -> anyhow::Result<Option<String>> {
+    let place = Place::of(server, client);
+    let wait = ctx.engine().settings.app_ready_timeout;
+    let data = ctx
+        .script(scripts::CONTAINER_UP)
+        .args([
+            place.base_dir,
+            place.subdomain,
+            client_port(client)?.to_string(),
+            wait.as_secs().max(1).to_string(),
+            "no-migrate".to_owned(),
+        ])
+        .timeout(wait + Duration::from_secs(600))
+        .run()
+        .await?;
+    Ok(data
+        .iter()
+        .filter_map(|line| line.strip_prefix("::running "))
+        .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .find(|running| running["service"] == "app")
+        .and_then(|running| running["image"].as_str().map(str::to_owned)))
+}

@@ -10,6 +10,7 @@ mod fleet;
 mod lifecycle;
 mod queue;
 mod seams;
+mod switch;
 mod transfer;
 
 use std::time::{Duration, Instant};
