@@ -2,6 +2,8 @@
 //! change a client are in `clients_actions.rs`, the commands run in a lab (migrate, …) in
 //! `client_commands.rs`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -15,7 +17,7 @@ use super::input::{Id, Params, check_text, pagination, parse_int};
 use super::operations::{LogParams, parse_after, read_log, status_text};
 use crate::domain::ClientState;
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::state::AppState;
+use crate::state::{AppState, CachedPage};
 use crate::store::clients::{self, BillingType, ClientQuery, ClientRow, SortKey};
 
 /// `/clients` and everything under it.
@@ -67,9 +69,6 @@ pub struct ClientView {
     pub billing_type: String,
     #[schema(example = "pending")]
     pub state: String,
-    /// Whether the cloud answered its last probe; null until probed.
-    pub available: Option<bool>,
-    pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The port its container publishes on 127.0.0.1 of its server (from the server's
@@ -83,6 +82,21 @@ pub struct ClientView {
     pub cloud_token_set: bool,
     /// Keep what a failed creation made, for inspection, instead of undoing it.
     pub keep_on_error: bool,
+    /// Whether its app answered `GET /up` through nginx at the last probe (every
+    /// `ALFA_PROBE_INTERVAL`); null until probed or while it is not active.
+    pub available: Option<bool>,
+    /// When it was last probed.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Whether its maintenance page is on; null when its server could not be asked.
+    pub maintenance: Option<bool>,
+    /// The image version its running container was started from; null when none runs.
+    pub running_version: Option<String>,
+    /// Users in its LIMS (rows of its database's `users` table); null when that could not be
+    /// read.
+    pub users_count: Option<i64>,
+    /// Why the last probe found it unavailable or could not read a figure; empty when all
+    /// went well, null until probed.
+    pub probe_error: Option<String>,
 }
 
 impl From<ClientRow> for ClientView {
@@ -110,8 +124,6 @@ impl From<ClientRow> for ClientView {
             license_expires_at: row.license_expires_at,
             billing_type: row.billing_type,
             state: row.state,
-            available: row.available,
-            checked_at: row.checked_at,
             created_at: row.created_at,
             updated_at: row.updated_at,
             client_port: row.client_port,
@@ -119,6 +131,12 @@ impl From<ClientRow> for ClientView {
             db_password_set: row.db_password_enc.is_some(),
             cloud_token_set: row.cloud_token_enc.is_some(),
             keep_on_error: row.keep_on_error,
+            available: row.probe.available,
+            checked_at: row.probe.checked_at,
+            maintenance: row.probe.maintenance,
+            running_version: row.probe.running_version,
+            users_count: row.probe.users_count,
+            probe_error: row.probe.probe_error,
         }
     }
 }
@@ -194,31 +212,63 @@ pub async fn list(
         page,
         per_page,
     };
-    // The version is read before the page: a write in between makes the cached page look
-    // older than it is, never newer, so it is only ever rebuilt too early. No cache, no read.
-    let cached = if state.pages.enabled() {
-        let version = clients::data_version(&state.db).await?;
-        let key = format!("{query:?}");
-        if let Some(body) = state.pages.get(&key, version) {
-            return Ok(json_bytes(body));
-        }
-        Some((key, version))
+    let body = if state.pages.enabled() {
+        cached_page(&state, &query).await?
     } else {
-        None
+        let (total, items) = clients::page_json(&state.db, &query).await?;
+        page_body(&items, total, page, per_page)
     };
-    let rows = clients::list(&state.db, &query).await?;
-    let body = serde_json::to_vec(&ClientPage {
-        items: rows.items.into_iter().map(ClientView::from).collect(),
-        total: rows.total,
-        page,
-        per_page,
-    })
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    let body = axum::body::Bytes::from(body);
-    if let Some((key, version)) = cached {
-        state.pages.put(key, version, body.clone());
-    }
     Ok(json_bytes(body))
+}
+
+/// `{"items":[…],"total":…,"page":…,"per_page":…}`: `ClientPage` as serde writes it.
+fn page_body(items: &str, total: i64, page: u32, per_page: u32) -> axum::body::Bytes {
+    format!(r#"{{"items":[{items}],"total":{total},"page":{page},"per_page":{per_page}}}"#).into()
+}
+
+/// A page from the cache: its clients' part as cached while no client changed, its probe
+/// fields as fresh as the probe results (read again, for its clients only, when they moved).
+async fn cached_page(state: &AppState, query: &ClientQuery) -> ApiResult<axum::body::Bytes> {
+    // The versions are read before the page: a write in between makes the cached page look
+    // older than it is, never newer, so it is only ever rebuilt too early.
+    let (version, probes_version) = clients::data_versions(&state.db).await?;
+    let key = format!("{query:?}");
+    let cached = state.pages.get(&key, version);
+    if let Some(cached) = &cached
+        && cached.probes_version == probes_version
+    {
+        return Ok(cached.body.clone());
+    }
+    let (total, parts) = match cached {
+        Some(cached) => (cached.total, cached.parts.clone()),
+        None => {
+            let (total, parts) = clients::page_parts(&state.db, query).await?;
+            let parts: Arc<[(i64, String)]> = parts.into_iter().map(|p| (p.id, p.client)).collect();
+            (total, parts)
+        }
+    };
+    let ids: Vec<i64> = parts.iter().map(|(id, _)| *id).collect();
+    let probes = clients::probe_parts(&state.db, &ids).await?;
+    let mut items = String::with_capacity(parts.iter().map(|(_, c)| c.len() + 160).sum());
+    for (i, (id, client)) in parts.iter().enumerate() {
+        if i > 0 {
+            items.push(',');
+        }
+        items.push_str(client);
+        items.push_str(probes.get(id).map_or(clients::UNPROBED, String::as_str));
+    }
+    let body = page_body(&items, total, query.page, query.per_page);
+    state.pages.put(
+        key,
+        version,
+        Arc::new(CachedPage {
+            total,
+            parts,
+            probes_version,
+            body: body.clone(),
+        }),
+    );
+    Ok(body)
 }
 
 fn json_bytes(body: axum::body::Bytes) -> axum::response::Response {

@@ -45,6 +45,7 @@ const KNOWN: &[&str] = &[
     "ALFA_DEMO_SEEDER",
     "ALFA_DEMO_INVERSE_SEEDER",
     "ALFA_UPDATE_TO_INTERVAL",
+    "ALFA_PROBE_INTERVAL",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +114,9 @@ pub struct Settings {
     pub demo_inverse_seeder: String,
     /// `update_to` (called by a lab itself) is accepted at most once per client in this time.
     pub update_to_interval: Duration,
+    /// How often the workers probe every active client (one prober at a time across them);
+    /// `None`: never (`0` or `off`).
+    pub probe_interval: Option<Duration>,
 }
 
 /// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
@@ -300,6 +304,10 @@ impl Settings {
                     .unwrap_or_else(|| "DemoInverseSeeder".into()),
             )?,
             update_to_interval: src.duration("ALFA_UPDATE_TO_INTERVAL", 60)?,
+            probe_interval: match src.get("ALFA_PROBE_INTERVAL").as_deref() {
+                Some("off") => None,
+                _ => Some(src.duration("ALFA_PROBE_INTERVAL", 60)?).filter(|d| !d.is_zero()),
+            },
         })
     }
 }

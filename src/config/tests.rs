@@ -109,3 +109,17 @@ fn backups_seeders_and_update_to_have_defaults_and_are_checked() {
         assert!(err.to_string().contains(name), "{name}={bad}: {err}");
     }
 }
+
+#[test]
+fn the_probe_interval_defaults_to_a_minute_and_turns_off_with_0_or_off() {
+    let defaults = Settings::from_vars(vars(&[])).unwrap();
+    assert_eq!(defaults.probe_interval, Some(Duration::from_secs(60)));
+    for off in ["0", "off", "0s"] {
+        let settings = Settings::from_vars(vars(&[("ALFA_PROBE_INTERVAL", off)])).unwrap();
+        assert_eq!(settings.probe_interval, None, "{off}");
+    }
+    let settings = Settings::from_vars(vars(&[("ALFA_PROBE_INTERVAL", "500ms")])).unwrap();
+    assert_eq!(settings.probe_interval, Some(Duration::from_millis(500)));
+    let err = Settings::from_vars(vars(&[("ALFA_PROBE_INTERVAL", "often")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_PROBE_INTERVAL"), "{err}");
+}

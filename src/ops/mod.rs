@@ -9,6 +9,7 @@ mod kind;
 pub mod kinds;
 pub mod lifecycle;
 mod log;
+pub mod probe;
 mod retry;
 mod runner;
 pub mod sql;
@@ -51,6 +52,8 @@ pub struct Inner {
     pub worker_id: String,
     /// The public half of the key workers log in with, for servers' `authorized_keys`.
     pub ssh_public_key: String,
+    /// What this process's probe loop did.
+    pub probe_stats: probe::ProbeStats,
 }
 
 impl std::ops::Deref for Engine {
@@ -108,6 +111,7 @@ impl Engine {
             kinds,
             worker_id,
             ssh_public_key,
+            probe_stats: probe::ProbeStats::default(),
         })))
     }
 
@@ -167,7 +171,11 @@ impl Engine {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let sweeper = tokio::spawn(sweeper::run(self.clone(), stop_rx));
+        let sweeper = tokio::spawn(sweeper::run(self.clone(), stop_rx.clone()));
+        let prober = self
+            .settings
+            .probe_interval
+            .map(|interval| tokio::spawn(probe::run(self.clone(), interval, stop_rx)));
         let engine = self.clone();
         tracing::info!(
             worker = %self.worker_id,
@@ -189,6 +197,9 @@ impl Engine {
             .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
+        if let Some(prober) = prober {
+            let _ = prober.await;
+        }
         tracing::info!("worker stopped");
         result
     }

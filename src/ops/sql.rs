@@ -31,6 +31,82 @@ pub enum SqlConn {
     Postgres(sqlx::PgConnection),
 }
 
+impl SqlConn {
+    /// Connects as `login` through `forward` (to the `kind` SQL server of server `server`,
+    /// named in errors). Several connections may share one forward.
+    pub async fn through(
+        forward: &Forward,
+        kind: SqlKind,
+        server: &str,
+        login: &Login<'_>,
+    ) -> anyhow::Result<Self> {
+        let port = forward.port();
+        let refused = || {
+            format!(
+                "cannot log in to the {} of server {server} as {} (port {port} on the server): \
+                 check the login and that the SQL server listens on 127.0.0.1",
+                kind.as_str(),
+                login.user
+            )
+        };
+        Ok(match kind {
+            SqlKind::Mariadb => {
+                let mut options = sqlx::mysql::MySqlConnectOptions::new()
+                    .socket(forward.socket())
+                    .username(login.user)
+                    .password(login.password.expose_secret())
+                    // The SSH connection already encrypts the way.
+                    .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
+                if let Some(database) = login.database {
+                    options = options.database(database);
+                }
+                Self::Mariadb(
+                    sqlx::MySqlConnection::connect_with(&options)
+                        .await
+                        .with_context(refused)?,
+                )
+            }
+            SqlKind::Postgres => {
+                let options = sqlx::postgres::PgConnectOptions::new()
+                    .host(
+                        forward
+                            .dir()
+                            .to_str()
+                            .context("socket folder is not UTF-8")?,
+                    )
+                    .port(port)
+                    .username(login.user)
+                    .password(login.password.expose_secret())
+                    .database(login.database.unwrap_or("postgres"))
+                    // The SSH connection already encrypts the way; a Unix socket has no name
+                    // to check a certificate against.
+                    .ssl_mode(sqlx::postgres::PgSslMode::Disable);
+                Self::Postgres(
+                    sqlx::PgConnection::connect_with(&options)
+                        .await
+                        .with_context(refused)?,
+                )
+            }
+        })
+    }
+
+    /// Runs a query answering one integer (`SELECT COUNT(*) …`).
+    pub async fn count(&mut self, sql: &'static str) -> anyhow::Result<i64> {
+        Ok(match self {
+            Self::Mariadb(conn) => sqlx::query_scalar::<_, i64>(sql).fetch_one(conn).await?,
+            Self::Postgres(conn) => sqlx::query_scalar::<_, i64>(sql).fetch_one(conn).await?,
+        })
+    }
+
+    /// Says goodbye to the server (dropping would only cut the socket).
+    pub async fn close(self) {
+        let _ = match self {
+            Self::Mariadb(conn) => conn.close().await,
+            Self::Postgres(conn) => conn.close().await,
+        };
+    }
+}
+
 /// Who connects, to which database.
 pub struct Login<'a> {
     pub user: &'a str,
@@ -108,54 +184,7 @@ impl ServerSql {
         if let Some(key) = &forward.learned_host_key {
             servers::set_host_key(&engine.db, server.id, key).await?;
         }
-        let refused = || {
-            format!(
-                "cannot log in to the {} of server {} as {} (port {port} on the server): check \
-                 the login and that the SQL server listens on 127.0.0.1",
-                kind.as_str(),
-                server.name,
-                login.user
-            )
-        };
-        let conn = match kind {
-            SqlKind::Mariadb => {
-                let mut options = sqlx::mysql::MySqlConnectOptions::new()
-                    .socket(forward.socket())
-                    .username(login.user)
-                    .password(login.password.expose_secret())
-                    // The SSH connection already encrypts the way.
-                    .ssl_mode(sqlx::mysql::MySqlSslMode::Disabled);
-                if let Some(database) = login.database {
-                    options = options.database(database);
-                }
-                SqlConn::Mariadb(
-                    sqlx::MySqlConnection::connect_with(&options)
-                        .await
-                        .with_context(refused)?,
-                )
-            }
-            SqlKind::Postgres => {
-                let options = sqlx::postgres::PgConnectOptions::new()
-                    .host(
-                        forward
-                            .dir()
-                            .to_str()
-                            .context("socket folder is not UTF-8")?,
-                    )
-                    .port(port)
-                    .username(login.user)
-                    .password(login.password.expose_secret())
-                    .database(login.database.unwrap_or("postgres"))
-                    // The SSH connection already encrypts the way; a Unix socket has no name
-                    // to check a certificate against.
-                    .ssl_mode(sqlx::postgres::PgSslMode::Disable);
-                SqlConn::Postgres(
-                    sqlx::PgConnection::connect_with(&options)
-                        .await
-                        .with_context(refused)?,
-                )
-            }
-        };
+        let conn = SqlConn::through(&forward, kind, &server.name, login).await?;
         Ok(Self {
             conn,
             _forward: forward,

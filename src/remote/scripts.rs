@@ -81,6 +81,9 @@ scripts! {
     TRANSFER_STAGE = "transfer_stage.sh";
     /// Renames a move's received files into the client's folder.
     TRANSFER_PLACE = "transfer_place.sh";
+    /// The probe loop's pass on one server: `/up` of each client, maintenance, running image
+    /// (`::client` lines).
+    PROBE_CLIENTS = "probe_clients.sh";
 }
 
 #[cfg(test)]

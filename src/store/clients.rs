@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-pub use super::client_list::{ClientQuery, SortKey, list};
+pub use super::client_json::UNPROBED;
+pub use super::client_list::{ClientQuery, PagePart, SortKey, page_json, page_parts, probe_parts};
 pub use super::lifecycle::{NewClientSecrets, insert, mark_deleted};
 use super::operations::NewOperation;
 use super::retry::{Retryable, WritePool as _, with_retry};
@@ -34,8 +35,6 @@ pub struct ClientRow {
     pub license_expires_at: Option<DateTime<Utc>>,
     pub billing_type: String,
     pub state: String,
-    pub available: Option<bool>,
-    pub checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub creation_operation_id: Option<i64>,
@@ -49,13 +48,38 @@ pub struct ClientRow {
     pub cloud_token_enc: Option<String>,
     /// Keep what a failed creation made, for inspection, instead of undoing it.
     pub keep_on_error: bool,
+    /// What the probe loop last saw of it (from `client_probes`, joined on reading).
+    #[sqlx(flatten)]
+    pub probe: ProbeFields,
 }
 
-pub(super) const COLUMNS: &str = "id, server_id, name, short_name, admin_f, admin_i, admin_o, \
-    admin_login, password_enc, subdomain, fqdn, email, phone, city, timezone, version_tag, \
-    allowed_ips, config, license, license_expires_at, billing_type, state, available, checked_at, \
-    created_at, updated_at, creation_operation_id, client_port, app_key_enc, db_password_enc, \
-    cloud_token_enc, keep_on_error";
+/// The probe loop's last results for a client; all `None` until it is probed.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct ProbeFields {
+    /// Its app answered `/up` through nginx.
+    pub available: Option<bool>,
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Its maintenance page is on.
+    pub maintenance: Option<bool>,
+    /// The image tag its running container was started from.
+    pub running_version: Option<String>,
+    /// Rows in its LIMS's `users` table.
+    pub users_count: Option<i64>,
+    /// Why the last probe found it unavailable or could not read a figure; empty when all
+    /// went well.
+    #[sqlx(rename = "error")]
+    pub probe_error: Option<String>,
+}
+
+/// The columns of [`ClientRow`], from `clients c LEFT JOIN client_probes p` ([`FROM`]).
+const COLUMNS: &str = "c.id, c.server_id, c.name, c.short_name, c.admin_f, c.admin_i, \
+    c.admin_o, c.admin_login, c.password_enc, c.subdomain, c.fqdn, c.email, c.phone, c.city, \
+    c.timezone, c.version_tag, c.allowed_ips, c.config, c.license, c.license_expires_at, \
+    c.billing_type, c.state, c.created_at, c.updated_at, c.creation_operation_id, c.client_port, \
+    c.app_key_enc, c.db_password_enc, c.cloud_token_enc, c.keep_on_error, p.available, \
+    p.checked_at, p.maintenance, p.running_version, p.users_count, p.error";
+
+const FROM: &str = "clients c LEFT JOIN client_probes p ON p.client_id = c.id";
 
 /// A validated client, ready to be written.
 #[derive(Debug, Clone)]
@@ -86,7 +110,7 @@ pub struct ClientSpec {
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ClientRow>> {
     with_db!(db, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM clients WHERE id = $1"
+            "SELECT {COLUMNS} FROM {FROM} WHERE c.id = $1"
         )))
         .bind(id)
         .fetch_optional(pool)
@@ -331,11 +355,16 @@ pub async fn billing_type_exists(db: &Db, code: &str) -> sqlx::Result<bool> {
 
 /// The clients' data version: changes with every write to a client or a server's domain, in
 /// any process (triggers, migration 0003). Pages built at one version are valid while it holds.
-pub async fn data_version(db: &Db) -> sqlx::Result<i64> {
+/// With it, the probe results' version (bumped by the prober with each server's results,
+/// migration 0007): a cached page's probe fields are read again when that one moved.
+pub async fn data_versions(db: &Db) -> sqlx::Result<(i64, i64)> {
     with_db!(db, |pool| {
-        sqlx::query_scalar("SELECT version FROM data_versions WHERE name = 'clients'")
-            .fetch_one(pool)
-            .await
+        sqlx::query_as(
+            "SELECT (SELECT version FROM data_versions WHERE name = 'clients'), \
+             (SELECT version FROM data_versions WHERE name = 'client_probes')",
+        )
+        .fetch_one(pool)
+        .await
     })
 }
 

@@ -7,14 +7,17 @@
 
 pub mod admin;
 pub mod audit;
+mod client_json;
 mod client_list;
 pub mod clients;
 mod handover;
 pub mod idempotency;
+pub mod leases;
 mod lifecycle;
 mod operation_list;
 pub mod operations;
 pub mod oplog;
+pub mod probes;
 pub mod retry;
 mod server_status;
 pub mod servers;

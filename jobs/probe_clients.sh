@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# probe_clients.sh BASE_DIR HTTPS_PORT ADDR PARALLEL TIMEOUT [SUBDOMAIN FQDN]... — the probe
+# loop's one command per server and pass: for each client, https://FQDN:HTTPS_PORT/up through
+# nginx (connected to ADDR with curl --resolve, certificate not checked: a reachability probe),
+# at most PARALLEL at once, each given TIMEOUT seconds; whether its maintenance page is on
+# (BASE_DIR/docker/clients/SUBDOMAIN/maintenance.on exists); and the image and state of its
+# compose project's app container (one `docker ps -a` for all). Prints one line per client:
+# ::client {"subdomain":…,"status":200,"why":"HTTP 200","maintenance":false,
+#           "image":"alfa-lims:1.3-master","state":"running"}
+# (status 0: no HTTP answer, why says what happened; image and state "" when it has no
+# container). A docker that cannot be asked is one stderr line, not a failure: every client
+# still gets its line, with "docker":false.
+# shellcheck source=jobs/lib.sh
+if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
+set -euo pipefail
+
+(($# >= 5 && $# % 2 == 1)) ||
+  usage_error "usage: probe_clients.sh BASE_DIR HTTPS_PORT ADDR PARALLEL TIMEOUT [SUBDOMAIN FQDN]... (got $# arguments)"
+BASE=$(valid_base_dir "$1")
+PORT=$2
+ADDR=$3
+PARALLEL=$4
+TIMEOUT=$5
+shift 5
+valid_port "$PORT" HTTPS_PORT
+valid_ip "$ADDR" ADDR
+[[ $PARALLEL =~ ^[1-9][0-9]?$ ]] || usage_error "PARALLEL must be 1..99 (got '$PARALLEL')"
+[[ $TIMEOUT =~ ^[1-9][0-9]?$ ]] || usage_error "TIMEOUT must be 1..99 seconds (got '$TIMEOUT')"
+SUBS=()
+FQDNS=()
+while (($#)); do
+  valid_subdomain "$1"
+  valid_fqdn "$2"
+  SUBS+=("$1")
+  FQDNS+=("$2")
+  shift 2
+done
+resolve_cmd curl >/dev/null || die "curl is not installed on this server: sudo apt-get install curl"
+
+WORK=$(mktemp -d) || die "cannot create a temporary folder (is /tmp writable?)"
+trap 'rm -rf -- "$WORK"' EXIT
+
+# probe_one I — writes "STATUS<TAB>WHY" for client I into $WORK/I.
+probe_one() {
+  local i=$1 fqdn=${FQDNS[$1]} status rc=0 why
+  status=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time "$TIMEOUT" \
+    --resolve "$fqdn:$PORT:$ADDR" "https://$fqdn:$PORT/up" </dev/null) || rc=$?
+  if ((rc)) || [[ ! $status =~ ^[0-9]{3}$ ]]; then
+    case $rc in
+      6 | 7) why="connection refused on $ADDR:$PORT" ;;
+      28) why="no answer within $TIMEOUT s" ;;
+      35) why="TLS handshake failed" ;;
+      52) why="empty reply" ;;
+      *) why="no HTTP answer (curl exit $rc)" ;;
+    esac
+    status=0
+  else
+    status=$((10#$status))
+    why="HTTP $status"
+  fi
+  printf '%s\t%s\n' "$status" "$why" >"$WORK/$i"
+}
+
+# The curls run in the background, at most PARALLEL at once, while docker is asked.
+running=0
+for i in "${!SUBS[@]}"; do
+  probe_one "$i" &
+  running=$((running + 1))
+  if ((running >= PARALLEL)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+
+# project → "image<TAB>state" of its service "app", from the compose labels.
+declare -A IMAGE=() STATE=()
+docker_ok=true
+if ps_out=$(run_sudo docker ps -a --no-trunc --format '{{.Labels}}\t{{.Image}}\t{{.State}}' 2>"$WORK/docker.err"); then
+  while IFS=$'\t' read -r labels image state; do
+    project="" service=""
+    IFS=',' read -r -a pairs <<<"$labels"
+    for pair in "${pairs[@]}"; do
+      case $pair in
+        com.docker.compose.project=*) project=${pair#*=} ;;
+        com.docker.compose.service=*) service=${pair#*=} ;;
+      esac
+    done
+    if [[ -n $project && $service == app ]]; then
+      IMAGE[$project]=$image
+      STATE[$project]=$state
+    fi
+  done <<<"$ps_out"
+else
+  docker_ok=false
+  printf 'error: docker ps failed, container images unknown: %s (is docker allowed by sudo? run check_host)\n' \
+    "$(tail -n 1 -- "$WORK/docker.err")" >&2
+fi
+wait
+
+for i in "${!SUBS[@]}"; do
+  sub=${SUBS[$i]}
+  status=0 why="the probe did not run"
+  if [[ -f $WORK/$i ]]; then IFS=$'\t' read -r status why <"$WORK/$i"; fi
+  maintenance=false
+  [[ ! -e $BASE/docker/clients/$sub/maintenance.on ]] || maintenance=true
+  project="alfa_$sub"
+  printf '::client {"subdomain":%s,"status":%s,"why":%s,"maintenance":%s,"docker":%s,"image":%s,"state":%s}\n' \
+    "$(json_str "$sub")" "$status" "$(json_str "$why")" "$maintenance" "$docker_ok" \
+    "$(json_str "${IMAGE[$project]:-}")" "$(json_str "${STATE[$project]:-}")"
+done
