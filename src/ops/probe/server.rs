@@ -42,6 +42,7 @@ struct ClientLine {
 /// Probes `clients` of `server` and stores what it found; returns it (also when storing
 /// failed, which is logged).
 pub async fn probe(engine: &Engine, server: &ServerRow, clients: &[Target]) -> Vec<Outcome> {
+    let started = std::time::Instant::now();
     let (web, users) = tokio::join!(web(engine, server, clients), users(engine, server, clients));
     let outcomes: Vec<Outcome> = clients
         .iter()
@@ -50,6 +51,13 @@ pub async fn probe(engine: &Engine, server: &ServerRow, clients: &[Target]) -> V
     if let Err(err) = probes::record(&engine.db, &outcomes, Utc::now()).await {
         tracing::warn!(server.id = server.id, error = %err, "could not store the probe results");
     }
+    tracing::debug!(
+        server.id = server.id,
+        clients = outcomes.len(),
+        available = outcomes.iter().filter(|o| o.available).count(),
+        ms = started.elapsed().as_millis(),
+        "probed the server's clients"
+    );
     outcomes
 }
 

@@ -8,6 +8,7 @@ mod engine;
 mod faults;
 mod fleet;
 mod lifecycle;
+mod probes;
 mod queue;
 mod seams;
 mod switch;
@@ -61,6 +62,9 @@ pub fn fast_env() -> Vec<(String, String)> {
         ("ALFA_COMMAND_TIMEOUT", "60s"),
         ("ALFA_SHUTDOWN_GRACE", "10s"),
         ("ALFA_CLIENT_DB_PREFIX", prefix.as_str()),
+        // The probe loop's calls (docker ps) would mix into the calls other tests count;
+        // tests/it/ops/probes.rs turns it on.
+        ("ALFA_PROBE_INTERVAL", "off"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
