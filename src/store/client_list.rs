@@ -88,7 +88,7 @@ pub async fn page_json(db: &Db, query: &ClientQuery) -> sqlx::Result<(i64, Strin
     let like = query.like();
     let dir = query.direction();
     with_db!(db, |pool| {
-        let mut sql = sqlx::QueryBuilder::new("SELECT (SELECT COUNT(*) FROM clients WHERE TRUE");
+        let mut sql = sqlx::QueryBuilder::new("SELECT (SELECT COUNT(*) FROM clients");
         push_filters(&mut sql, query, like.as_deref());
         sql.push(format_args!(
             ") AS total, COALESCE(string_agg({} || {}, ',' ORDER BY pg.k {dir}, pg.id {dir}), '') \
@@ -129,7 +129,7 @@ pub async fn page_parts(db: &Db, query: &ClientQuery) -> sqlx::Result<(i64, Vec<
              ORDER BY pg.k {dir}, pg.id {dir}"
         ));
         let parts: Vec<PagePart> = sql.build_query_as().fetch_all(pool).await?;
-        let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM clients WHERE TRUE");
+        let mut count = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM clients");
         push_filters(&mut count, query, like.as_deref());
         let total = count.build_query_scalar().fetch_one(pool).await?;
         Ok((total, parts))
@@ -168,9 +168,7 @@ fn push_page_ids<'a, DB>(
 {
     let column = query.sort.column();
     let dir = query.direction();
-    sql.push(format_args!(
-        "(SELECT id, {column} AS k FROM clients WHERE TRUE"
-    ));
+    sql.push(format_args!("(SELECT id, {column} AS k FROM clients"));
     push_filters(sql, query, like);
     // Ties broken by id so pages never overlap or skip rows.
     sql.push(format_args!(" ORDER BY {column} {dir}, id {dir} LIMIT "));
@@ -189,17 +187,28 @@ fn push_filters<'a, DB>(
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
+    // No `WHERE TRUE` when there is no filter: SQLite counts a whole table from its b-tree
+    // only for a bare `SELECT COUNT(*) FROM clients`.
+    let mut first = true;
+    let mut and = |sql: &mut sqlx::QueryBuilder<DB>| {
+        sql.push(if first { " WHERE " } else { " AND " });
+        first = false;
+    };
     if let Some(server_id) = query.server_id {
-        sql.push(" AND server_id = ").push_bind(server_id);
+        and(sql);
+        sql.push("server_id = ").push_bind(server_id);
     }
     if let Some(billing_type) = query.billing_type.as_deref() {
-        sql.push(" AND billing_type = ").push_bind(billing_type);
+        and(sql);
+        sql.push("billing_type = ").push_bind(billing_type);
     }
     if let Some(state) = query.state {
-        sql.push(" AND state = ").push_bind(state.as_str());
+        and(sql);
+        sql.push("state = ").push_bind(state.as_str());
     }
     if let Some(like) = like {
-        sql.push(" AND (LOWER(name) LIKE ")
+        and(sql);
+        sql.push("(LOWER(name) LIKE ")
             .push_bind(like)
             .push(" ESCAPE '\\' OR LOWER(short_name) LIKE ")
             .push_bind(like)

@@ -92,8 +92,10 @@ pub async fn forget_inactive(db: &Db) -> sqlx::Result<u64> {
         with_db!(db, |pool| {
             let mut tx = pool.begin_write().await?;
             let gone = sqlx::query(
-                "DELETE FROM client_probes WHERE client_id IN \
-                 (SELECT id FROM clients WHERE state <> 'active')",
+                // From the probe rows (a few hundred), not from every client ever registered.
+                "DELETE FROM client_probes WHERE client_id IN (SELECT p.client_id \
+                 FROM client_probes p JOIN clients c ON c.id = p.client_id \
+                 WHERE c.state <> 'active')",
             )
             .execute(&mut *tx)
             .await?

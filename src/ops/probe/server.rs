@@ -23,7 +23,7 @@ const PARALLEL: usize = 16;
 /// How long one client's `/up` may take.
 const CURL_TIMEOUT_SECS: u64 = 5;
 /// Client databases read at once per server.
-const SQL_PARALLEL: usize = 4;
+const SQL_PARALLEL: usize = 8;
 /// How long counting one client's users may take (login included).
 const SQL_TIMEOUT: Duration = Duration::from_secs(5);
 

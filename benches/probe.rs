@@ -1,0 +1,472 @@
+//! Probe figures for scripts/bench-probe.sh (`cargo bench --bench probe`), on 4 test hosts with
+//! 200 real clients (compose projects of the docker stand-in with their fake apps, https vhosts
+//! in the hosts' real nginx, databases with a `users` table in the machine's MariaDB) among
+//! 10,000 listed ones, on SQLite and on PostgreSQL, in one run:
+//! - one full probe pass over the 200 (target <= 2 s): best and median of 5 after a warm-up;
+//! - `GET /clients?page=N&per_page=50` with the page cache off, measured by wrk: idle, then
+//!   while probe passes run back to back (targets: >= 3,000 req/s and p99 <= 10 ms on SQLite,
+//!   >= 1,500 req/s on PostgreSQL), with the ratio to the idle figure.
+//!
+//! The clients are prepared directly rather than created (that is bench-create's business):
+//! rows through the API then marked active, the stand-in's projects, vhosts and databases made
+//! as a creation would leave them, so the probe goes through real SSH, nginx and SQL.
+
+#[path = "../tests/it/support/mod.rs"]
+#[allow(unused_imports, unused_macros)]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use alfa_cloud::crypto::purpose;
+use alfa_cloud::store::{Db, clients};
+use secrecy::ExposeSecret as _;
+use sqlx::Connection as _;
+use support::testbed::{self, Host};
+use support::{Backend, Options, TestApp};
+
+/// Test hosts used (h17..h20), clients per host, clients listed in all.
+const HOSTS: [usize; 4] = [7, 8, 9, 10];
+const PER_HOST: usize = 50;
+const LISTED: i64 = 10_000;
+const HTTPS_PORT: &str = "8443";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &ulid::Ulid::generate().to_string().to_lowercase()[20..]
+    )
+}
+
+fn sql_env(host: &Host, key: &str) -> String {
+    let env = std::fs::read_to_string(host.dir.join("sql.env")).unwrap();
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} missing from {}/sql.env", host.dir.display()))
+        .to_owned()
+}
+
+/// A server on `host` whose clients' ports start at `first_port`.
+async fn server(app: &TestApp, host: &Host, first_port: u16) -> i64 {
+    testbed::testbed(&["nginx-start", &host.name]);
+    let bed = testbed::get();
+    let name = unique(&format!("{}-", host.name));
+    app.create_server(&[
+        ("name", &name),
+        ("host", &host.addr),
+        ("domain", &format!("{name}.test")),
+        ("ssh_port", &bed.ssh_port.to_string()),
+        ("ssh_user", &bed.user),
+        ("base_dir", &host.base_dir),
+        ("sql_kind", "mariadb"),
+        ("sql_port", "3306"),
+        ("sql_user", &sql_env(host, "MARIADB_USER")),
+        ("sql_password", &sql_env(host, "MARIADB_PASSWORD")),
+        ("http_port", &bed.http_port.to_string()),
+        ("https_port", HTTPS_PORT),
+        ("listen_address", &host.addr),
+        ("db_host_for_clients", "127.0.0.1"),
+        ("client_ports", &format!("{first_port}-{}", first_port + 99)),
+    ])
+    .await
+}
+
+/// One prepared client: (id, subdomain, fqdn, port).
+type Prepared = (i64, String, String, i64);
+
+/// Registers `PER_HOST` clients on `server` and leaves on `host` what their creation would:
+/// the compose project running its fake app, an https vhost, a database with 3 users.
+async fn clients_on(app: &TestApp, host: &Host, server: i64, cert: &str) -> Vec<Prepared> {
+    let mut made = Vec::new();
+    for _ in 0..PER_HOST {
+        let sub = unique("p");
+        let id = app.create_client(server, &[("subdomain", &sub)]).await;
+        let row = clients::get(&app.engine.db, id).await.unwrap().unwrap();
+        made.push((id, sub, row.fqdn, row.client_port.unwrap()));
+    }
+    // Each up on its own: one that fails leaves its client unavailable, which the pass reports.
+    let mut script = String::new();
+    for (_, sub, fqdn, port) in &made {
+        let dir = format!("{}/docker/clients/{sub}", host.base_dir);
+        std::fs::create_dir_all(format!("{dir}/public")).unwrap();
+        std::fs::write(format!("{dir}/.env"), "APP_NAME=bench\n").unwrap();
+        std::fs::write(
+            format!("{dir}/docker-compose.yml"),
+            format!(
+                "services:\n  app:\n    image: alfa-lims:1.0-master\n    env_file: .env\n    \
+                 ports:\n      - \"127.0.0.1:{port}:80\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}/nginx/{sub}.conf", host.base_dir),
+            format!(
+                "server {{\n    listen {addr}:{HTTPS_PORT} ssl;\n    server_name {fqdn};\n    \
+                 ssl_certificate {cert}.crt;\n    ssl_certificate_key {cert}.key;\n    \
+                 location / {{ proxy_pass http://{addr}:{port}; }}\n}}\n",
+                addr = host.addr
+            ),
+        )
+        .unwrap();
+        script.push_str(&format!(
+            "docker compose -p alfa_{sub} -f {dir}/docker-compose.yml up -d 2>/dev/null\n"
+        ));
+    }
+    // As root, as the product's jobs do: the certificates of other vhosts are root's.
+    script.push_str("sudo -n \"$(command -v nginx)\" -s reload\n");
+    testbed::testbed(&["ssh", &host.name, "bash", "-c", &shell_quote(&script)]);
+    databases(app, host, &made).await;
+    made
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Each client's own database and login (as creation makes them), with a `users` table.
+async fn databases(app: &TestApp, host: &Host, made: &[Prepared]) {
+    let mut admin = sqlx::MySqlConnection::connect(&sql_env(host, "MARIADB_URL"))
+        .await
+        .expect("the host's MariaDB login works (scripts/test.sh starts MariaDB)");
+    for (id, ..) in made {
+        let row = clients::get(&app.engine.db, *id).await.unwrap().unwrap();
+        let password = app
+            .engine
+            .cipher
+            .open(
+                purpose::CLIENT_DB_PASSWORD,
+                row.db_password_enc.as_deref().unwrap(),
+            )
+            .unwrap();
+        let name = format!("{}{id}", app.engine.settings.client_db_prefix);
+        let pw = password.expose_secret();
+        for statement in [
+            format!("CREATE DATABASE IF NOT EXISTS `{name}`"),
+            format!("CREATE USER IF NOT EXISTS '{name}'@'%' IDENTIFIED BY '{pw}'"),
+            format!("GRANT ALL PRIVILEGES ON `{name}`.* TO '{name}'@'%'"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{name}`.users (id BIGINT AUTO_INCREMENT PRIMARY KEY, \
+                 name VARCHAR(255), email VARCHAR(255))"
+            ),
+            format!(
+                "INSERT INTO `{name}`.users (name, email) VALUES ('a','a@x'),('b','b@x'),('c','c@x')"
+            ),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Undoes what [`clients_on`] made.
+async fn cleanup(app: &TestApp, host: &Host, made: &[Prepared]) {
+    let mut script = String::new();
+    for (_, sub, ..) in made {
+        let dir = format!("{}/docker/clients/{sub}", host.base_dir);
+        script.push_str(&format!(
+            "docker compose -p alfa_{sub} -f {dir}/docker-compose.yml down 2>/dev/null || true\n"
+        ));
+    }
+    testbed::testbed(&["ssh", &host.name, "bash", "-c", &shell_quote(&script)]);
+    for (_, sub, ..) in made {
+        let _ = std::fs::remove_dir_all(format!("{}/docker/clients/{sub}", host.base_dir));
+        let _ = std::fs::remove_file(format!("{}/nginx/{sub}.conf", host.base_dir));
+    }
+    let reload = "sudo -n \"$(command -v nginx)\" -s reload || true";
+    testbed::testbed(&["ssh", &host.name, "bash", "-c", &shell_quote(reload)]);
+    if let Ok(mut admin) = sqlx::MySqlConnection::connect(&sql_env(host, "MARIADB_URL")).await {
+        for (id, ..) in made {
+            let name = format!("{}{id}", app.engine.settings.client_db_prefix);
+            for statement in [
+                format!("DROP DATABASE IF EXISTS `{name}`"),
+                format!("DROP USER IF EXISTS '{name}'@'%'"),
+            ] {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Runs `sql` on whichever engine `db` is.
+async fn execute(db: &Db, sql: &str, at: chrono::DateTime<chrono::Utc>, server: i64) {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db {
+        Db::Sqlite(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(server)
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(server)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .unwrap_or_else(|e| panic!("bench setup failed: {e}"));
+}
+
+/// Fills the list up to [`LISTED`] clients with failed creations on `server` (never probed,
+/// as a fleet's history holds them), and marks the prepared clients active.
+async fn fill(db: &Db, server: i64) {
+    let rows = LISTED - i64::try_from(HOSTS.len() * PER_HOST).unwrap();
+    let now = chrono::Utc::now();
+    execute(db, &format!(
+        "INSERT INTO clients (server_id, name, short_name, admin_f, admin_i, admin_o, admin_login, \
+         subdomain, fqdn, email, phone, city, timezone, version_tag, allowed_ips, config, license, \
+         license_expires_at, billing_type, state, created_at, updated_at) \
+         SELECT $2, 'Laboratory ' || i, 'L' || i, 'Ivanov', 'Ivan', 'Ivanovich', 'admin', \
+         'f' || i, 'f' || i || '.filler.test', 'admin@lab.example', '+7 900 000 00 00', 'Kazan', \
+         'Europe/Moscow', '1.3-master', '[\"10.0.0.0/8\"]', '', '', $1, 'PAID', 'error', $1, $1 \
+         FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+         SELECT i FROM n) s"
+    ), now, server).await;
+    execute(db, "UPDATE clients SET state = 'active' WHERE state = 'pending' AND updated_at < $1 AND server_id > $2", now, 0).await;
+    if let Db::Postgres(pool) = db {
+        sqlx::query("ANALYZE").execute(pool).await.unwrap();
+    }
+}
+
+/// A self-signed certificate for every bench vhost: returns the path without `.crt`/`.key`.
+fn certificate(dir: &std::path::Path) -> String {
+    let base = dir.join("bench-cert").display().to_string();
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bench",
+        ])
+        .args([
+            "-keyout",
+            &format!("{base}.key"),
+            "-out",
+            &format!("{base}.crt"),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(
+        status.success(),
+        "openssl could not make the bench certificate"
+    );
+    base
+}
+
+/// wrk against the list, page cache off: (requests/s, p99 ms).
+fn wrk(base: &str, lua: &std::path::Path, seconds: u32) -> (f64, f64) {
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", "-c16", &format!("-d{seconds}s"), "--latency", "-s"])
+        .arg(lua)
+        .arg(base)
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| {
+            let v = v.trim();
+            let num = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+            if let Some(us) = v.strip_suffix("us") {
+                num(us) / 1000.0
+            } else if let Some(ms) = v.strip_suffix("ms") {
+                num(ms)
+            } else if let Some(s) = v.strip_suffix('s') {
+                num(s) * 1000.0
+            } else {
+                f64::NAN
+            }
+        })
+        .unwrap_or(f64::NAN);
+    (rps, p99)
+}
+
+async fn run(backend: Backend, label: &str, first_port: u16, cert: &str, seconds: u32) {
+    let bed = testbed::get();
+    let key = bed.key.display().to_string();
+    let prefix = format!("{}_c", unique("bp"));
+    let pool = if backend == Backend::Sqlite {
+        "8"
+    } else {
+        "10"
+    };
+    let env = [
+        ("ALFA_CLIENT_DB_PREFIX", prefix.as_str()),
+        ("ALFA_SSH_KEY", key.as_str()),
+        ("ALFA_PAGE_CACHE_MB", "0"),
+        ("ALFA_PROBE_INTERVAL", "off"),
+        ("ALFA_DB_MAX_CONNECTIONS", pool),
+        ("ALFA_LOG", "warn"),
+    ];
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let mut prepared = Vec::new();
+    let mut last_server = 0;
+    for (n, i) in HOSTS.iter().enumerate() {
+        let host = bed.host(*i);
+        let port = first_port + u16::try_from(n).unwrap() * 100;
+        last_server = server(&app, host, port).await;
+        prepared.push((host, clients_on(&app, host, last_server, cert).await));
+    }
+    fill(&app.engine.db, last_server).await;
+    eprintln!(
+        "probe {label}: 200 clients on 4 hosts prepared in {:.0?}",
+        started.elapsed()
+    );
+
+    // Measured in a task of its own, so that what was prepared is removed even when it fails.
+    let measured = tokio::spawn(measure(
+        app.engine.clone(),
+        app.base.clone(),
+        app.data_dir.clone(),
+        label.to_owned(),
+        seconds,
+    ))
+    .await;
+    for (host, made) in &prepared {
+        cleanup(&app, host, made).await;
+    }
+    if let Err(failed) = measured {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
+
+async fn measure(
+    engine: alfa_cloud::ops::Engine,
+    base: String,
+    dir: std::path::PathBuf,
+    label: String,
+    seconds: u32,
+) {
+    let warm = engine.probe_pass().await.unwrap();
+    if warm.available != HOSTS.len() * PER_HOST {
+        eprintln!(
+            "probe {label}: only {} of {} available after the warm-up pass",
+            warm.available, warm.clients
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let pass = engine.probe_pass().await.unwrap();
+        assert_eq!(
+            pass.clients,
+            HOSTS.len() * PER_HOST,
+            "every prepared client is probed"
+        );
+        times.push(pass.elapsed.as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "probe {label}: one full pass over {} clients on {} hosts: best {:.2} s, median {:.2} s (target <= 2 s), {} available",
+        warm.clients, warm.servers, times[0], times[2], warm.available
+    );
+
+    let query = clients::ClientQuery {
+        server_id: None,
+        billing_type: None,
+        state: None,
+        q: None,
+        sort: clients::SortKey::Id,
+        descending: false,
+        page: 100,
+        per_page: 50,
+    };
+    let built = Instant::now();
+    for _ in 0..200 {
+        clients::page_json(&engine.db, &query).await.unwrap();
+    }
+    println!(
+        "probe {label}: the database builds page 100 of 50 clients as JSON in {:.2} ms",
+        built.elapsed().as_secs_f64() * 1000.0 / 200.0
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    let lua = dir.join("list.lua");
+    let auth = base64_auth();
+    std::fs::write(&lua, format!(
+        "wrk.headers[\"Authorization\"] = \"{auth}\"\nmath.randomseed(42)\nrequest = function()\n  \
+         return wrk.format(\"GET\", \"/clients?page=\" .. math.random(1, 200) .. \"&per_page=50\")\nend\n"
+    )).unwrap();
+    let (idle_rps, idle_p99) = wrk(&base, &lua, seconds);
+    let stop = Arc::new(AtomicBool::new(false));
+    let passes = Arc::new(AtomicU64::new(0));
+    let prober = {
+        let (engine, stop, passes) = (engine.clone(), stop.clone(), passes.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                engine.probe_pass().await.unwrap();
+                passes.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let window = Instant::now();
+    let (busy_rps, busy_p99) = tokio::task::spawn_blocking({
+        let (base, lua) = (base.clone(), lua.clone());
+        move || wrk(&base, &lua, seconds)
+    })
+    .await
+    .unwrap();
+    let elapsed = window.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    prober.await.unwrap();
+    let passes = passes.load(Ordering::Relaxed);
+    println!(
+        "probe {label}: GET /clients (cache off, {LISTED} clients): idle {idle_rps:.0} req/s p99 {idle_p99:.2} ms; \
+         while probe passes run back to back ({passes} passes, {:.2} s each) {busy_rps:.0} req/s p99 {busy_p99:.2} ms \
+         ({:.2}x idle)",
+        elapsed / passes.max(1) as f64,
+        busy_rps / idle_rps
+    );
+}
+
+fn base64_auth() -> String {
+    use base64::Engine as _;
+    let raw = format!("{}:{}", support::ADMIN, support::ADMIN_PASSWORD);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = std::env::temp_dir().join(unique("alfa-bench-probe-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = certificate(&dir);
+    // Port blocks apart from the tests' (20000-29999) and from earlier runs'.
+    let base = 31_000 + u16::try_from(rand::random::<u32>() % 140).unwrap() * 200;
+    run(Backend::Sqlite, "sqlite", base, &cert, seconds).await;
+    run(Backend::Postgres, "postgres", base + 8_000, &cert, seconds).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
