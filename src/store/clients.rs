@@ -412,7 +412,8 @@ pub async fn set_version_tag(
 pub async fn by_subdomain(db: &Db, subdomain: &str) -> sqlx::Result<Vec<ClientRow>> {
     with_db!(db, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM clients WHERE subdomain = $1 AND state <> 'deleted' ORDER BY id"
+            "SELECT {COLUMNS} FROM {FROM} WHERE c.subdomain = $1 AND c.state <> 'deleted' \
+             ORDER BY c.id"
         )))
         .bind(subdomain)
         .fetch_all(pool)
