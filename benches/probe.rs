@@ -414,7 +414,13 @@ async fn measure(
         "wrk.headers[\"Authorization\"] = \"{auth}\"\nmath.randomseed(42)\nrequest = function()\n  \
          return wrk.format(\"GET\", \"/clients?page=\" .. math.random(1, 200) .. \"&per_page=50\")\nend\n"
     )).unwrap();
-    let (idle_rps, idle_p99) = wrk(&base, &lua, seconds);
+    // wrk blocks: off the runtime's threads, which serve the API.
+    let (idle_rps, idle_p99) = tokio::task::spawn_blocking({
+        let (base, lua) = (base.clone(), lua.clone());
+        move || wrk(&base, &lua, seconds)
+    })
+    .await
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let passes = Arc::new(AtomicU64::new(0));
     let prober = {
