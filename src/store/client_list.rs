@@ -1,11 +1,12 @@
 //! Reading clients for `GET /clients`: filters, sort order and pages, each page built by the
-//! database as JSON text (one value per page, or one per client for the page cache), with the
-//! latest probe results joined at read time. Building the JSON where the rows are avoids
-//! decoding 30-odd columns per client and serialising them again: several times faster.
+//! database as JSON text (one value per page, or one per client for the page cache): each
+//! client's own fields are the JSON text triggers keep in `client_docs` (migration 0008), the
+//! latest probe results are joined at read time. No column is decoded or serialised per
+//! request.
 
 use std::collections::HashMap;
 
-use super::client_json::{client_part, probe_part};
+use super::client_json::probe_part;
 use super::{Db, with_db};
 use crate::domain::ClientState;
 
@@ -91,13 +92,15 @@ pub async fn page_json(db: &Db, query: &ClientQuery) -> sqlx::Result<(i64, Strin
         let mut sql = sqlx::QueryBuilder::new("SELECT (SELECT COUNT(*) FROM clients");
         push_filters(&mut sql, query, like.as_deref());
         sql.push(format_args!(
-            ") AS total, COALESCE(string_agg({} || {}, ',' ORDER BY pg.k {dir}, pg.id {dir}), '') \
+            ") AS total, COALESCE(string_agg(d.doc || {}, ',' ORDER BY pg.k {dir}, pg.id {dir}), '') \
              AS items FROM ",
-            client_part(db),
             probe_part(db)
         ));
         push_page_ids(&mut sql, query, like.as_deref());
-        sql.push(" JOIN clients c ON c.id = pg.id LEFT JOIN client_probes p ON p.client_id = c.id");
+        sql.push(
+            " JOIN client_docs d ON d.client_id = pg.id \
+             LEFT JOIN client_probes p ON p.client_id = pg.id",
+        );
         let (total, items): (i64, String) = sql.build_query_as().fetch_one(pool).await?;
         Ok((total, items))
     })
@@ -119,13 +122,13 @@ pub async fn page_parts(db: &Db, query: &ClientQuery) -> sqlx::Result<(i64, Vec<
     let dir = query.direction();
     with_db!(db, |pool| {
         let mut sql = sqlx::QueryBuilder::new(format!(
-            "SELECT c.id AS id, {} AS client, {} AS probe FROM ",
-            client_part(db),
+            "SELECT pg.id AS id, d.doc AS client, {} AS probe FROM ",
             probe_part(db)
         ));
         push_page_ids(&mut sql, query, like.as_deref());
         sql.push(format_args!(
-            " JOIN clients c ON c.id = pg.id LEFT JOIN client_probes p ON p.client_id = c.id \
+            " JOIN client_docs d ON d.client_id = pg.id \
+             LEFT JOIN client_probes p ON p.client_id = pg.id \
              ORDER BY pg.k {dir}, pg.id {dir}"
         ));
         let parts: Vec<PagePart> = sql.build_query_as().fetch_all(pool).await?;
