@@ -110,3 +110,8 @@ BEGIN
         || ',"keep_on_error":' || CASE WHEN c.keep_on_error THEN 'true' ELSE 'false' END)
     FROM clients c WHERE c.id = NEW.id;
 END;
+
+-- A page sorted by id (the default) walks this narrow index instead of the table's rows:
+-- OFFSET 5,000 took 3.3 ms through the table (wide rows, a 1 MB page cache) and 0.1 ms here.
+-- The other sort keys and filters have theirs since 0001 (each holds the rowid too).
+CREATE INDEX clients_page_by_id ON clients (id);
