@@ -40,37 +40,20 @@ resolve_cmd curl >/dev/null || die "curl is not installed on this server: sudo a
 WORK=$(mktemp -d) || die "cannot create a temporary folder (is /tmp writable?)"
 trap 'rm -rf -- "$WORK"' EXIT
 
-# probe_one I — writes "STATUS<TAB>WHY" for client I into $WORK/I.
-probe_one() {
-  local i=$1 fqdn=${FQDNS[$1]} status rc=0 why
-  status=$(curl -s -k -o /dev/null -w '%{http_code}' --max-time "$TIMEOUT" \
-    --resolve "$fqdn:$PORT:$ADDR" "https://$fqdn:$PORT/up" </dev/null) || rc=$?
-  if ((rc)) || [[ ! $status =~ ^[0-9]{3}$ ]]; then
-    case $rc in
-      6 | 7) why="connection refused on $ADDR:$PORT" ;;
-      28) why="no answer within $TIMEOUT s" ;;
-      35) why="TLS handshake failed" ;;
-      52) why="empty reply" ;;
-      *) why="no HTTP answer (curl exit $rc)" ;;
-    esac
-    status=0
-  else
-    status=$((10#$status))
-    why="HTTP $status"
-  fi
-  printf '%s\t%s\n' "$status" "$why" >"$WORK/$i"
-}
-
-# The curls run in the background, at most PARALLEL at once, while docker is asked.
-running=0
+# One curl for every client (--parallel, at most PARALLEL transfers at once), in the background
+# while docker is asked: a process per client would cost more than the probes themselves. Each
+# transfer writes "EXITCODE<TAB>HTTP_CODE<TAB>URL" to $WORK/curl.out.
+args=(-s -k --parallel --parallel-max "$PARALLEL" --max-time "$TIMEOUT"
+  -w '%{exitcode}\t%{http_code}\t%{url_effective}\n')
 for i in "${!SUBS[@]}"; do
-  probe_one "$i" &
-  running=$((running + 1))
-  if ((running >= PARALLEL)); then
-    wait -n || true
-    running=$((running - 1))
-  fi
+  fqdn=${FQDNS[$i]}
+  args+=(--resolve "$fqdn:$PORT:$ADDR" -o /dev/null "https://$fqdn:$PORT/up")
 done
+curl_pid=""
+if ((${#SUBS[@]})); then
+  curl "${args[@]}" </dev/null >"$WORK/curl.out" 2>/dev/null &
+  curl_pid=$!
+fi
 
 # project → "image<TAB>state" of its service "app", from the compose labels.
 declare -A IMAGE=() STATE=()
@@ -95,12 +78,33 @@ else
   printf 'error: docker ps failed, container images unknown: %s (is docker allowed by sudo? run check_host)\n' \
     "$(tail -n 1 -- "$WORK/docker.err")" >&2
 fi
-wait
+[[ -z $curl_pid ]] || wait "$curl_pid" || true
+
+# fqdn → "STATUS<TAB>WHY"
+declare -A RESULT=()
+if [[ -f $WORK/curl.out ]]; then
+  while IFS=$'\t' read -r rc code url; do
+    fqdn=${url#https://}
+    fqdn=${fqdn%%[:/]*}
+    if [[ $rc == 0 && $code =~ ^[0-9]{3}$ && $code != 000 ]]; then
+      RESULT[$fqdn]="$((10#$code))"$'\t'"HTTP $((10#$code))"
+    else
+      case $rc in
+        6 | 7) why="connection refused on $ADDR:$PORT" ;;
+        28) why="no answer within $TIMEOUT s" ;;
+        35) why="TLS handshake failed" ;;
+        52) why="empty reply" ;;
+        *) why="no HTTP answer (curl exit $rc)" ;;
+      esac
+      RESULT[$fqdn]="0"$'\t'"$why"
+    fi
+  done <"$WORK/curl.out"
+fi
 
 for i in "${!SUBS[@]}"; do
   sub=${SUBS[$i]}
   status=0 why="the probe did not run"
-  if [[ -f $WORK/$i ]]; then IFS=$'\t' read -r status why <"$WORK/$i"; fi
+  if [[ -n ${RESULT[${FQDNS[$i]}]:-} ]]; then IFS=$'\t' read -r status why <<<"${RESULT[${FQDNS[$i]}]}"; fi
   maintenance=false
   [[ ! -e $BASE/docker/clients/$sub/maintenance.on ]] || maintenance=true
   project="alfa_$sub"
