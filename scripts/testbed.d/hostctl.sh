@@ -74,8 +74,17 @@ cmd_nginx_start() {
   need_root
   local i d pid
   i=$(host_index "$1"); d=$(host_dir "$i")
+  # Tests start the nginx of a shared host from several threads at once: one at a time, and a
+  # host whose address already answers on the http port has its nginx (its pid file may be
+  # between writes).
+  exec 8>>"$d/nginx-start.lock"
+  flock -w 60 8 || die "another nginx-start of $(host_name "$i") holds $d/nginx-start.lock"
   if pid=$(live_pid "$d/nginx-prefix/nginx.pid" "$d/"); then log "$(host_name "$i"): nginx already running (pid $pid)"; return 0; fi
-  "$d/bin/nginx" </dev/null >"$d/nginx-prefix/logs/start.log" 2>&1 9>&- ||
+  if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -qxF -- "$(host_addr "$i"):$HTTP_PORT"; then
+    log "$(host_name "$i"): nginx already listening on $(host_addr "$i"):$HTTP_PORT"
+    return 0
+  fi
+  "$d/bin/nginx" </dev/null >"$d/nginx-prefix/logs/start.log" 2>&1 8>&- 9>&- ||
     die "nginx of $(host_name "$i") did not start: $(cat "$d/nginx-prefix/logs/start.log")"
   wait_listen "$(host_addr "$i"):$HTTP_PORT" || die "nginx of $(host_name "$i") is not listening; see $d/nginx-prefix/logs/error.log"
   log "$(host_name "$i"): nginx listening on $(host_addr "$i"):$HTTP_PORT"
