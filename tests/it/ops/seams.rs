@@ -31,10 +31,12 @@ impl Kind for Seams {
                 timezone: "Asia/Omsk".into(),
             },
         )?;
+        // Named apart per app (its own client-database prefix): the two seams tests share a
+        // host, and both number their operations from 1.
         let path = format!(
             "{}/docker/clients/seams-{}.ini",
             ctx.server()?.base_dir,
-            ctx.op.id
+            ctx.client_db_name(ctx.op.id)
         );
         ctx.upload(&path, text.as_bytes(), 0o640).await?;
         ctx.step("sql").await?;
