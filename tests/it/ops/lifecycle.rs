@@ -250,36 +250,34 @@ pub async fn lab_on_server(app: &TestApp, server: i64, host: &Host, sql_kind: &s
 /// server's superuser (root / postgres): what the lab's database really holds.
 pub async fn db_rows(sql_kind: &str, db: &str, sql: &str) -> Vec<String> {
     use sqlx::{Connection as _, Row as _};
-    if sql_kind == "mariadb" {
-        let mut conn = sqlx::MySqlConnection::connect(&format!("mysql://root@127.0.0.1:3306/{db}"))
-            .await
-            .unwrap_or_else(|e| panic!("database {db}: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql} in {db}: {e}"))
-            .iter()
-            .map(|row| {
-                row.try_get::<String, _>(0)
-                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
-                    .unwrap_or_else(|e| panic!("{sql}: first column as text: {e}"))
-            })
-            .collect()
-    } else {
-        let mut conn =
-            sqlx::PgConnection::connect(&format!("postgres://postgres@127.0.0.1:5432/{db}"))
+    // The same read on either engine's connection type.
+    macro_rules! first_column {
+        ($conn:ty, $url:expr) => {{
+            let mut conn = <$conn>::connect(&$url)
                 .await
                 .unwrap_or_else(|e| panic!("database {db}: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("{sql} in {db}: {e}"))
-            .iter()
-            .map(|row| {
-                row.try_get::<String, _>(0)
-                    .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
-                    .unwrap_or_else(|e| panic!("{sql}: first column as text: {e}"))
-            })
-            .collect()
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql} in {db}: {e}"))
+                .iter()
+                .map(|row| {
+                    row.try_get::<String, _>(0)
+                        .or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string()))
+                        .unwrap_or_else(|e| panic!("{sql}: first column as text: {e}"))
+                })
+                .collect()
+        }};
+    }
+    if sql_kind == "mariadb" {
+        first_column!(
+            sqlx::MySqlConnection,
+            format!("mysql://root@127.0.0.1:3306/{db}")
+        )
+    } else {
+        first_column!(
+            sqlx::PgConnection,
+            format!("postgres://postgres@127.0.0.1:5432/{db}")
+        )
     }
 }
