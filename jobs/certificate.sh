@@ -41,16 +41,29 @@ if certbot_cert_info "$FQDN"; then
   say "certbot's certificate $FQDN is not good enough ($CERT_STATE, domains: $CERT_DOMAINS): getting a new one"
 fi
 
-args=(certonly --webroot -w "$WEBROOT" -d "$FQDN" --cert-name "$FQDN" --non-interactive --agree-tos
+# --debug: certbot prints the traceback of a failure, which holds the ACME server's own error
+# (certbot 2.1 on Python 3.11 shows every ACME error as "AttributeError: can't set attribute").
+args=(--debug certonly --webroot -w "$WEBROOT" -d "$FQDN" --cert-name "$FQDN" --non-interactive --agree-tos
   --deploy-hook 'nginx -s reload')
 if [[ -n $EMAIL ]]; then args+=(-m "$EMAIL" --no-eff-email); else args+=(--register-unsafely-without-email); fi
 if [[ -n $ACME ]]; then args+=(--server "$ACME"); fi
 if ((have)); then args+=(--force-renewal); fi
 say "certbot $(printf '%q ' "${args[@]}")"
-if ! out=$(certbot_run "${args[@]}"); then
-  printf '%s\n' "$out" >&2
+for attempt in 1 2; do
+  if out=$(certbot_run "${args[@]}"); then break; fi
+  certbot_brief "$out" >&2
+  acme=$(acme_error "$out")
+  # badNonce and serverInternal are the ACME server's passing trouble: one more try
+  if ((attempt == 1)) && [[ $acme == badNonce* || $acme == serverInternal* ]]; then
+    say "the ACME server answered $acme: trying once more in 2 s"
+    sleep 2
+    continue
+  fi
+  if [[ -n $acme ]]; then
+    die "certbot could not get a certificate for $FQDN: the ACME server answered $acme. $(acme_advice "$acme")"
+  fi
   die "certbot could not get a certificate for $FQDN (above). Usual causes: $FQDN does not resolve to this server, or http://$FQDN/.well-known/acme-challenge/ is not served from $WEBROOT (is the vhost installed and nginx running?), or a rate limit"
-fi
+done
 printf '%s\n' "$out"
 
 if ! certbot_cert_info "$FQDN"; then

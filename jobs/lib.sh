@@ -299,6 +299,46 @@ certbot_run() {
   done
 }
 
+# certbot_brief OUTPUT — certbot's output without the Python tracebacks --debug adds (each
+# traceback's last line, the exception, stays).
+certbot_brief() {
+  local line in_tb=0
+  while IFS= read -r line; do
+    case $line in
+      "Traceback (most recent call last):") in_tb=1 ;;
+      "Exiting abnormally:" | "During handling of the above exception"* | "") ;;
+      " "*) ((in_tb)) || printf '%s\n' "$line" ;;
+      *) in_tb=0 && printf '%s\n' "$line" ;;
+    esac
+  done <<<"$1"
+}
+
+# acme_error OUTPUT — the ACME server's error in certbot --debug OUTPUT as "TYPE :: detail"
+# (urn:ietf:params:acme:error: dropped), or nothing.
+acme_error() {
+  local line found=
+  while IFS= read -r line; do
+    [[ $line == "acme.messages.Error: "* ]] && found=${line#acme.messages.Error: }
+  done <<<"$1"
+  printf '%s' "${found#urn:ietf:params:acme:error:}"
+}
+
+# acme_advice ERROR — what to do about an ACME error from acme_error.
+acme_advice() {
+  case $1 in
+    accountDoesNotExist* | "unauthorized :: Account has been deactivated"*)
+      printf '%s' "certbot's ACME account on this server is unknown to the ACME server (or deactivated): remove it with 'certbot unregister' (or its folder under accounts/ in certbot's config) and retry; certbot registers a new one" ;;
+    rateLimited*)
+      printf '%s' "the ACME server's rate limit: retry after the time it names" ;;
+    rejectedIdentifier* | caa*)
+      printf '%s' "the ACME server will not issue for this name (its policy or the domain's CAA records): use another domain or fix CAA" ;;
+    unauthorized* | connection* | dns* | incorrectResponse* | tls*)
+      printf '%s' "the ACME server could not fetch the challenge: check that the name resolves to this server, port 80 reaches nginx and the vhost serves /.well-known/acme-challenge/, then retry" ;;
+    *)
+      printf '%s' "retry; if it repeats, certbot's log on the server has the whole exchange" ;;
+  esac
+}
+
 # norm_serial HEX — a certificate serial as certbot prints it: lower-case hex, no leading zeros
 # (openssl prints upper case, padded).
 norm_serial() {
