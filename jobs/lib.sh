@@ -97,7 +97,15 @@ valid_subdomain() {
 
 # json_str STRING — STRING as a JSON string literal (quotes included).
 json_str() {
-  local s=$1 out="" c i code
+  local literal
+  json_str_to literal "$1"
+  printf '%s' "$literal"
+}
+
+# json_str_to VAR STRING — STRING as a JSON string literal, into the variable VAR: no
+# subshell, for loops over many values (a $(json_str …) forks).
+json_str_to() {
+  local s=$2 out="" c i code
   s=${s//\\/\\\\}
   s=${s//\"/\\\"}
   s=${s//$'\n'/\\n}
@@ -115,7 +123,7 @@ json_str() {
     done
     s=$out
   fi
-  printf '"%s"' "$s"
+  printf -v "$1" '"%s"' "$s"
 }
 
 # valid_fqdn NAME — a lower-case DNS name of at least two labels, at most 253 characters.

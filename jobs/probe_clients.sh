@@ -60,14 +60,17 @@ declare -A IMAGE=() STATE=()
 docker_ok=true
 if ps_out=$(run_sudo docker ps -a --no-trunc --format '{{.Labels}}\t{{.Image}}\t{{.State}}' 2>"$WORK/docker.err"); then
   while IFS=$'\t' read -r labels image state; do
+    # the labels are "key=value,key=value,…"; parameter expansion, not a read per container
     project="" service=""
-    IFS=',' read -r -a pairs <<<"$labels"
-    for pair in "${pairs[@]}"; do
-      case $pair in
-        com.docker.compose.project=*) project=${pair#*=} ;;
-        com.docker.compose.service=*) service=${pair#*=} ;;
-      esac
-    done
+    labels=",$labels,"
+    if [[ $labels == *,com.docker.compose.project=* ]]; then
+      project=${labels#*,com.docker.compose.project=}
+      project=${project%%,*}
+    fi
+    if [[ $labels == *,com.docker.compose.service=* ]]; then
+      service=${labels#*,com.docker.compose.service=}
+      service=${service%%,*}
+    fi
     if [[ -n $project && $service == app ]]; then
       IMAGE[$project]=$image
       STATE[$project]=$state
@@ -80,14 +83,15 @@ else
 fi
 [[ -z $curl_pid ]] || wait "$curl_pid" || true
 
-# fqdn → "STATUS<TAB>WHY"
-declare -A RESULT=()
+# fqdn → HTTP status (0: none) and why
+declare -A STATUS=() WHY=()
 if [[ -f $WORK/curl.out ]]; then
   while IFS=$'\t' read -r rc code url; do
     fqdn=${url#https://}
     fqdn=${fqdn%%[:/]*}
     if [[ $rc == 0 && $code =~ ^[0-9]{3}$ && $code != 000 ]]; then
-      RESULT[$fqdn]="$((10#$code))"$'\t'"HTTP $((10#$code))"
+      STATUS[$fqdn]=$((10#$code))
+      WHY[$fqdn]="HTTP $((10#$code))"
     else
       case $rc in
         6 | 7) why="connection refused on $ADDR:$PORT" ;;
@@ -96,19 +100,26 @@ if [[ -f $WORK/curl.out ]]; then
         52) why="empty reply" ;;
         *) why="no HTTP answer (curl exit $rc)" ;;
       esac
-      RESULT[$fqdn]="0"$'\t'"$why"
+      STATUS[$fqdn]=0
+      WHY[$fqdn]=$why
     fi
   done <"$WORK/curl.out"
 fi
 
+# One line per client, built without a subshell (a $(…) per value forked 4 times a client).
+j_sub="" j_why="" j_image="" j_state=""
 for i in "${!SUBS[@]}"; do
   sub=${SUBS[$i]}
-  status=0 why="the probe did not run"
-  if [[ -n ${RESULT[${FQDNS[$i]}]:-} ]]; then IFS=$'\t' read -r status why <<<"${RESULT[${FQDNS[$i]}]}"; fi
+  fqdn=${FQDNS[$i]}
+  status=${STATUS[$fqdn]:-0}
+  why=${WHY[$fqdn]:-the probe did not run}
   maintenance=false
   [[ ! -e $BASE/docker/clients/$sub/maintenance.on ]] || maintenance=true
   project="alfa_$sub"
+  json_str_to j_sub "$sub"
+  json_str_to j_why "$why"
+  json_str_to j_image "${IMAGE[$project]:-}"
+  json_str_to j_state "${STATE[$project]:-}"
   printf '::client {"subdomain":%s,"status":%s,"why":%s,"maintenance":%s,"docker":%s,"image":%s,"state":%s}\n' \
-    "$(json_str "$sub")" "$status" "$(json_str "$why")" "$maintenance" "$docker_ok" \
-    "$(json_str "${IMAGE[$project]:-}")" "$(json_str "${STATE[$project]:-}")"
+    "$j_sub" "$status" "$j_why" "$maintenance" "$docker_ok" "$j_image" "$j_state"
 done

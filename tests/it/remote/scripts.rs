@@ -141,3 +141,41 @@ async fn secrets_are_masked_and_never_on_a_command_line() {
         seen.lock().unwrap()
     );
 }
+
+/// The jobs' JSON string literals (`json_str`, and `json_str_to`, which the probe builds its
+/// lines with) read back as the very text they were given: quotes, backslashes, newlines and
+/// other control characters, Cyrillic.
+#[test]
+fn job_json_strings_read_back_as_the_text_they_were_given() {
+    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/lib.sh");
+    for text in [
+        "plain",
+        "",
+        "say \"hi\" \\ back\\slash",
+        "line\nbreak\r\ttab \u{1} \u{1f} end",
+        "Лаборатория №1",
+    ] {
+        for function in ["json_str", "json_str_to"] {
+            let script = if function == "json_str" {
+                "source \"$1\"; json_str \"$2\""
+            } else {
+                "source \"$1\"; json_str_to literal \"$2\"; printf '%s' \"$literal\""
+            };
+            let out = std::process::Command::new("bash")
+                .args(["-c", script, "_"])
+                .arg(&lib)
+                .arg(text)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let literal = String::from_utf8(out.stdout).unwrap();
+            let back: String = serde_json::from_str(&literal)
+                .unwrap_or_else(|e| panic!("{function} gave {literal:?} for {text:?}: {e}"));
+            assert_eq!(back, text, "{function}: {literal}");
+        }
+    }
+}
