@@ -4,7 +4,9 @@
 # databases with a users table) among 10,000 listed ones; one full probe pass (target <= 2 s),
 # then GET /clients?page=N&per_page=50 with the page cache off, idle and while probe passes run
 # back to back, on SQLite (targets >= 3,000 req/s, p99 <= 10 ms) and PostgreSQL (>= 1,500
-# req/s), each with its ratio to the idle figure of the same run. Needs MariaDB and PostgreSQL
+# req/s), each with its ratio to the idle figure of the same run: once with the test hosts'
+# processes in a low-weight cgroup (v1 cpu controller; as on their own machines), once with
+# every process at one weight. Needs MariaDB and PostgreSQL
 # on 127.0.0.1 (scripts/test.sh starts them).
 #   scripts/bench-probe.sh [seconds per load, default 10]
 set -euo pipefail
