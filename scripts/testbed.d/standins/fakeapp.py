@@ -57,10 +57,23 @@ def app_start(project, sname, s):
     s["app_pid"] = p.pid
 
 
+def _unhealthy(rule, project, image, headers):
+    """Whether an entry of standin.json "unhealthy" applies to this request."""
+    if isinstance(rule, str):
+        return rule == project
+    if not isinstance(rule, dict) or rule.get("project") != project:
+        return False
+    if rule.get("image") not in (None, image):
+        return False
+    return rule.get("via") != "nginx" or headers.get("X-Forwarded-Proto") is not None
+
+
 def fakeapp(args):
-    """alfa-fakeapp PROJECT SERVICE IMAGE ADDR:PORT... — GET /up answers 200
-    (500 when PROJECT is listed in standin.json "unhealthy"); other paths answer
-    a small page naming the project and image."""
+    """alfa-fakeapp PROJECT SERVICE IMAGE ADDR:PORT... — GET /up answers 200, or 500 when
+    standin.json "unhealthy" lists PROJECT, or an object {"project": PROJECT, "image": IMAGE
+    (optional: only while running that image), "via": "nginx" (optional: only for requests
+    nginx passes on, which carry X-Forwarded-Proto)}; other paths answer a small page naming
+    the project and image."""
     import http.server  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
@@ -76,7 +89,7 @@ def fakeapp(args):
                         bad = json.load(f).get("unhealthy") or []
                 except (OSError, ValueError, AttributeError):
                     bad = []
-                if project in bad:
+                if any(_unhealthy(rule, project, image, self.headers) for rule in bad):
                     code, body = 500, "unhealthy (testbed standin.json)\n"
                 else:
                     body = "<!DOCTYPE html><html><body>Application up</body></html>\n"

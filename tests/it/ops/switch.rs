@@ -229,6 +229,54 @@ async fn rollback_after_a_failing_migrate(app: &TestApp, lab: &Lab) {
     remove(app, lab).await;
 }
 
+/// The new image answers its container's readiness check but not through nginx: the probe,
+/// the switch's last step, fails after migrate changed the database, so the rollback puts the
+/// old image back and restores the dump.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_probe_after_migrate_rolls_back_the_image_and_restores_the_database() {
+    let app = ops_app(Backend::Sqlite, false).await;
+    let lab = active_lab(&app, 5, "mariadb").await;
+    let before = migrations(&app, &lab).await;
+    let earlier = dumps(&lab);
+    let rule = json!({
+        "project": format!("alfa_{}", lab.subdomain),
+        "image": "alfa-lims:1.1-dev",
+        "via": "nginx",
+    });
+    lab.host.add_faults("unhealthy", rule.clone());
+    let (done, log) = switch(&app, &lab, "1.1-dev").await;
+    lab.host.remove_faults("unhealthy", &rule);
+
+    assert_eq!(done["status"], "error", "{log:#?}");
+    let error = done["error"].as_str().unwrap();
+    let dump: Vec<_> = dumps(&lab)
+        .into_iter()
+        .filter(|d| !earlier.contains(d))
+        .collect();
+    assert_eq!(dump.len(), 1, "{dump:?}");
+    assert!(
+        error.contains("failed at step probe")
+            && error.contains("rolled back to 1.0-master")
+            && error.contains("the database restored from the dump")
+            && error.contains(&*dump[0].to_string_lossy()),
+        "{error}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("9999_version_1.1-dev")),
+        "migrate ran before the probe failed: {log:#?}"
+    );
+    assert_eq!(running_image(&lab), "alfa-lims:1.0-master");
+    serves(&lab, "alfa-lims:1.0-master").await;
+    assert_eq!(
+        migrations(&app, &lab).await,
+        before,
+        "the dump was restored"
+    );
+    assert_eq!(lab_version(&app, &lab).await, ["1.0-master"]);
+    assert_eq!(version_tag(&app, &lab).await, "1.0-master");
+    remove(&app, &lab).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_migrate_rolls_back_to_the_old_image_and_database() {
     let app = ops_app(Backend::Sqlite, false).await;
