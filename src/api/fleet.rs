@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(check_host))
         .routes(routes!(images))
         .routes(routes!(reboot_server))
+        .routes(routes!(cert_check))
         .routes(routes!(forget_host_key))
         .routes(routes!(ssh_public_key))
 }
@@ -141,6 +142,37 @@ pub async fn reboot_server(
 ) -> ApiResult<Response> {
     server(&state, id).await?;
     submit::<kinds::reboot_server::RebootServer>(&state, &user, On::server(id), json!({})).await
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct CertCheckParams {
+    /// Renew what expires within this many days (default `ALFA_CERT_RENEW_DAYS`, 14).
+    days: Option<String>,
+}
+
+/// Check the certificates of every active client on a server now, renewing those that expire
+/// within `days` (the scheduler runs this daily at `ALFA_CERT_CHECK_AT`). An operation; its
+/// result lists each certificate with its days left and what was done.
+#[utoipa::path(get, path = "/servers/{id}/cert_check", tag = "fleet", params(("id" = i64, Path), CertCheckParams),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn cert_check(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(params): Params<CertCheckParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    let mut problems = Problems::default();
+    let days = match params.days.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => problems.check("days", parse_int(raw, 1, 3650)),
+    };
+    problems.into_result()?;
+    server(&state, id).await?;
+    submit::<kinds::cert_check::CertCheck>(&state, &user, On::server(id), json!({ "days": days }))
+        .await
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

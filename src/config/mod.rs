@@ -46,6 +46,10 @@ const KNOWN: &[&str] = &[
     "ALFA_DEMO_INVERSE_SEEDER",
     "ALFA_UPDATE_TO_INTERVAL",
     "ALFA_PROBE_INTERVAL",
+    // the scheduler (src/ops/schedule.rs)
+    "ALFA_SCHEDULE",
+    "ALFA_CERT_CHECK_AT",
+    "ALFA_CERT_RENEW_DAYS",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +121,13 @@ pub struct Settings {
     /// How often the workers probe every active client (one prober at a time across them);
     /// `None`: never (`0` or `off`).
     pub probe_interval: Option<Duration>,
+    /// Whether the workers run the daily schedule (certificate check); `ALFA_SCHEDULE=off`
+    /// turns it off.
+    pub schedule: bool,
+    /// When the daily certificate check starts (UTC), `HH:MM`.
+    pub cert_check_at: chrono::NaiveTime,
+    /// Certificates expiring within this many days are renewed by the check.
+    pub cert_renew_days: u32,
 }
 
 /// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
@@ -307,6 +318,19 @@ impl Settings {
             probe_interval: match src.get("ALFA_PROBE_INTERVAL").as_deref() {
                 Some("off") => None,
                 _ => Some(src.duration("ALFA_PROBE_INTERVAL", 60)?).filter(|d| !d.is_zero()),
+            },
+            schedule: !matches!(src.get("ALFA_SCHEDULE").as_deref(), Some("off" | "0")),
+            cert_check_at: match src.get("ALFA_CERT_CHECK_AT") {
+                None => chrono::NaiveTime::from_hms_opt(3, 0, 0).expect("a valid time"),
+                Some(raw) => chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+                    anyhow::anyhow!("ALFA_CERT_CHECK_AT must be a time of day as HH:MM in UTC (got '{raw}')")
+                })?,
+            },
+            cert_renew_days: match src.get("ALFA_CERT_RENEW_DAYS") {
+                None => 14,
+                Some(raw) => raw.trim().parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
+                    anyhow::anyhow!("ALFA_CERT_RENEW_DAYS must be a whole number of days, 1 to 3650 (got '{raw}')")
+                })?,
             },
         })
     }

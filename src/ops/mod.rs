@@ -12,6 +12,7 @@ mod log;
 pub mod probe;
 mod retry;
 mod runner;
+pub mod schedule;
 pub mod sql;
 mod sweeper;
 
@@ -175,7 +176,11 @@ impl Engine {
         let prober = self
             .settings
             .probe_interval
-            .map(|interval| tokio::spawn(probe::run(self.clone(), interval, stop_rx)));
+            .map(|interval| tokio::spawn(probe::run(self.clone(), interval, stop_rx.clone())));
+        let scheduler = self
+            .settings
+            .schedule
+            .then(|| tokio::spawn(schedule::run(self.clone(), stop_rx)));
         let engine = self.clone();
         tracing::info!(
             worker = %self.worker_id,
@@ -199,6 +204,9 @@ impl Engine {
         let _ = sweeper.await;
         if let Some(prober) = prober {
             let _ = prober.await;
+        }
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
         }
         tracing::info!("worker stopped");
         result

@@ -45,6 +45,8 @@ scripts! {
     CHECK_HOST = "check_host.sh";
     /// The LIMS images on the server (`::image` lines).
     IMAGES = "images.sh";
+    /// The daily certificate check of a server: renews what expires soon (`::cert_check` lines).
+    CERT_CHECK = "cert_check.sh";
     /// Reboots the server, detached so the command returns first.
     REBOOT_SERVER = "reboot_server.sh";
     /// Restarts a client's compose project.

@@ -19,6 +19,7 @@ pub mod operations;
 pub mod oplog;
 pub mod probes;
 pub mod retry;
+pub mod schedule;
 mod server_status;
 pub mod servers;
 pub mod steps;

@@ -1,6 +1,7 @@
 //! The kinds of operation, one file each. Adding a kind: a file here with a type implementing
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
+pub mod cert_check;
 pub mod client_admin_password;
 pub mod client_copy;
 pub mod client_create;
@@ -35,4 +36,5 @@ pub fn registry() -> Registry {
         .with(client_copy::ClientCopy)
         .with(client_move::ClientMove)
         .with(client_switch::ClientSwitch)
+        .with(cert_check::CertCheck)
 }

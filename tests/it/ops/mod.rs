@@ -10,6 +10,7 @@ mod fleet;
 mod lifecycle;
 mod probes;
 mod queue;
+mod schedule;
 mod seams;
 mod switch;
 mod transfer;

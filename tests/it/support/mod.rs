@@ -189,6 +189,9 @@ impl TestApp {
             ("ALFA_ADMIN_PASSWORD".to_owned(), ADMIN_PASSWORD.to_owned()),
             ("ALFA_SECRET_KEY".to_owned(), secret_key.to_owned()),
             ("ALFA_DB_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
+            // The daily certificate check would start operations on every test's servers;
+            // tests/it/ops/schedule.rs drives the schedule with its own clock.
+            ("ALFA_SCHEDULE".to_owned(), "off".to_owned()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_vars(vars).expect("test settings are valid");
