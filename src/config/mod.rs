@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use secrecy::SecretString;
 
+mod webhook;
+pub use webhook::WebhookSettings;
+
 /// Every variable the product reads; anything else spelled `ALFA_*` is reported as a likely typo.
 const KNOWN: &[&str] = &[
     "ALFA_CONFIG",
@@ -46,6 +49,10 @@ const KNOWN: &[&str] = &[
     "ALFA_DEMO_INVERSE_SEEDER",
     "ALFA_UPDATE_TO_INTERVAL",
     "ALFA_PROBE_INTERVAL",
+    "ALFA_WEBHOOK_URL",
+    "ALFA_WEBHOOK_SECRET",
+    "ALFA_WEBHOOK_RETRY_BASE",
+    "ALFA_WEBHOOK_MAX_TRIES",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +124,8 @@ pub struct Settings {
     /// How often the workers probe every active client (one prober at a time across them);
     /// `None`: never (`0` or `off`).
     pub probe_interval: Option<Duration>,
+    /// Where operation endings are POSTed; `None` (no `ALFA_WEBHOOK_URL`): nowhere.
+    pub webhook: Option<WebhookSettings>,
 }
 
 /// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
@@ -308,6 +317,7 @@ impl Settings {
                 Some("off") => None,
                 _ => Some(src.duration("ALFA_PROBE_INTERVAL", 60)?).filter(|d| !d.is_zero()),
             },
+            webhook: webhook::read(&src)?,
         })
     }
 }

@@ -14,6 +14,7 @@ mod retry;
 mod runner;
 pub mod sql;
 mod sweeper;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -175,7 +176,12 @@ impl Engine {
         let prober = self
             .settings
             .probe_interval
-            .map(|interval| tokio::spawn(probe::run(self.clone(), interval, stop_rx)));
+            .map(|interval| tokio::spawn(probe::run(self.clone(), interval, stop_rx.clone())));
+        let webhooks = self
+            .settings
+            .webhook
+            .clone()
+            .map(|hook| tokio::spawn(webhook::run(self.clone(), hook, stop_rx)));
         let engine = self.clone();
         tracing::info!(
             worker = %self.worker_id,
@@ -199,6 +205,9 @@ impl Engine {
         let _ = sweeper.await;
         if let Some(prober) = prober {
             let _ = prober.await;
+        }
+        if let Some(webhooks) = webhooks {
+            let _ = webhooks.await;
         }
         tracing::info!("worker stopped");
         result
