@@ -13,6 +13,7 @@ mod queue;
 mod seams;
 mod switch;
 mod transfer;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
