@@ -228,6 +228,22 @@ on_both_queues! {
         assert_eq!(receiver.about(id).len(), 2);
     }
 
+    async fn a_delivery_that_runs_out_of_tries_ends_failed_with_the_last_answer(_app, slot) {
+        let receiver = Receiver::start(&[503, 503, 503]).await;
+        let app = hook_app(slot, &receiver, true, &[("ALFA_WEBHOOK_MAX_TRIES", "2")]).await;
+        let server = register(&app, testbed::get().host(3)).await;
+        let id = start(&app, &format!("/servers/{server}/images")).await;
+        wait_op(&app, id, Duration::from_secs(30)).await;
+        let delivery = settled_delivery(&app, id).await;
+        assert_eq!((delivery["status"].as_str(), delivery["tries"].as_i64()), (Some("failed"), Some(2)), "{delivery}");
+        assert_eq!(delivery["last_status_code"], 503);
+        assert!(delivery["last_error"].as_str().unwrap().contains("127.0.0.1"), "names the receiver: {delivery}");
+        assert!(delivery["next_try_at"].is_null() && delivery["delivered_at"].is_null(), "{delivery}");
+        assert_eq!(receiver.about(id).len(), 2, "no try after the last");
+        let failed = app.get(&format!("/webhooks/deliveries?status=failed&operation_id={id}")).await.expect(200).json();
+        assert_eq!(failed["total"], 1);
+    }
+
     async fn an_operation_that_ends_in_error_is_posted_with_its_error(_app, slot) {
         // An image repository of its own, so the injected failure hits only this test's call.
         let repo = unique("repo-");
