@@ -19,6 +19,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         (name = "operations", description = "Background operations and their live logs"),
         (name = "auth", description = "This API's own credentials"),
         (name = "audit", description = "Who did what"),
+        (name = "webhooks", description = "Operation endings sent to ALFA_WEBHOOK_URL"),
         (name = "service", description = "Health and metrics"),
     )
 )]

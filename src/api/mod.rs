@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod operations;
 mod server_input;
 pub mod servers;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -60,6 +61,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(audit::router())
         .merge(metrics::router())
+        .merge(webhooks::router())
 }
 
 /// The OpenAPI document of the whole API, as served at `/openapi.json`.

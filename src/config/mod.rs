@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use secrecy::SecretString;
 
+mod webhook;
+pub use webhook::WebhookSettings;
+
 /// Every variable the product reads; anything else spelled `ALFA_*` is reported as a likely typo.
 const KNOWN: &[&str] = &[
     "ALFA_CONFIG",
@@ -50,6 +53,10 @@ const KNOWN: &[&str] = &[
     "ALFA_SCHEDULE",
     "ALFA_CERT_CHECK_AT",
     "ALFA_CERT_RENEW_DAYS",
+    "ALFA_WEBHOOK_URL",
+    "ALFA_WEBHOOK_SECRET",
+    "ALFA_WEBHOOK_RETRY_BASE",
+    "ALFA_WEBHOOK_MAX_TRIES",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,6 +135,8 @@ pub struct Settings {
     pub cert_check_at: chrono::NaiveTime,
     /// Certificates expiring within this many days are renewed by the check.
     pub cert_renew_days: u32,
+    /// Where operation endings are POSTed; `None` (no `ALFA_WEBHOOK_URL`): nowhere.
+    pub webhook: Option<WebhookSettings>,
 }
 
 /// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
@@ -332,6 +341,7 @@ impl Settings {
                     anyhow::anyhow!("ALFA_CERT_RENEW_DAYS must be a whole number of days, 1 to 3650 (got '{raw}')")
                 })?,
             },
+            webhook: webhook::read(&src)?,
         })
     }
 }

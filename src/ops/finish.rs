@@ -1,6 +1,7 @@
 //! The one way an operation ends. Success, failure, a cancel (queued or running), a give-up
 //! after lost workers, the sweeper's give-up: each goes through [`Engine::finish`], which
-//! writes the last line, ends the open step, closes the log, records the outcome, runs the
+//! writes the last line, ends the open step, closes the log, records the outcome (with its
+//! webhook event, in the same transaction, when `ALFA_WEBHOOK_URL` is set), runs the
 //! kind's `on_finish` hook, and wakes the operations that waited for this one's locks.
 
 use anyhow::Context as _;
@@ -107,6 +108,7 @@ impl Engine {
             ending.outcome,
             ending.result.as_ref(),
             ending.error.as_deref(),
+            self.settings.webhook.is_some(),
         )
         .await?;
         if !ended {

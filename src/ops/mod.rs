@@ -15,6 +15,7 @@ mod runner;
 pub mod schedule;
 pub mod sql;
 mod sweeper;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -180,7 +181,12 @@ impl Engine {
         let scheduler = self
             .settings
             .schedule
-            .then(|| tokio::spawn(schedule::run(self.clone(), stop_rx)));
+            .then(|| tokio::spawn(schedule::run(self.clone(), stop_rx.clone())));
+        let webhooks = self
+            .settings
+            .webhook
+            .clone()
+            .map(|hook| tokio::spawn(webhook::run(self.clone(), hook, stop_rx)));
         let engine = self.clone();
         tracing::info!(
             worker = %self.worker_id,
@@ -207,6 +213,9 @@ impl Engine {
         }
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
+        }
+        if let Some(webhooks) = webhooks {
+            let _ = webhooks.await;
         }
         tracing::info!("worker stopped");
         result

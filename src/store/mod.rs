@@ -24,6 +24,7 @@ mod server_status;
 pub mod servers;
 pub mod steps;
 pub mod transfer;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

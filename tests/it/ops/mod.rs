@@ -14,6 +14,7 @@ mod schedule;
 mod seams;
 mod switch;
 mod transfer;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
