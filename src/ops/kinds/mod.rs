@@ -7,6 +7,7 @@ pub mod client_create;
 pub mod client_delete;
 pub mod client_demo;
 pub mod client_expire_date;
+pub mod client_mail;
 pub mod client_maintain;
 pub mod client_migrate;
 pub mod client_move;
@@ -35,4 +36,5 @@ pub fn registry() -> Registry {
         .with(client_copy::ClientCopy)
         .with(client_move::ClientMove)
         .with(client_switch::ClientSwitch)
+        .with(client_mail::ClientMail)
 }
