@@ -193,8 +193,9 @@ mod tests {
         assert_eq!(server_of("smtp://relay"), "relay:25");
     }
 
-    #[test]
-    fn a_mailer_is_built_from_each_url_form_and_its_debug_hides_the_password() {
+    // The pooled transport starts its pool on the runtime.
+    #[tokio::test]
+    async fn a_mailer_is_built_from_each_url_form_and_its_debug_hides_the_password() {
         for url in [
             "smtp://user:s3cret-pass@mail.example.com:587?tls=required",
             "smtps://user:s3cret-pass@mail.example.com",
