@@ -343,6 +343,37 @@ async fn a_mail_while_smtp_is_down_fails_naming_the_server_and_is_sent_on_retry_
     assert_eq!(mails["items"][0]["operation_id"], op);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_recipient_ends_the_mail_at_once_with_the_servers_reply() {
+    let smtp = Smtp::start_refusing().await;
+    let app = mail_app(Backend::Sqlite, false, &smtp.url(), &[]).await;
+    let id = registered_active(&app, &[("license_expires_at", "2030-01-15")]).await;
+    let op = start(&app, &format!("/clients/{id}/send_expire")).await;
+    let failed = wait_op(&app, op, Duration::from_secs(60)).await;
+    assert_eq!(failed["status"], "error");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("550") && error.contains("No such mailbox here"),
+        "{error}"
+    );
+    assert!(error.contains(&format!("PUT /clients/{id}")), "{error}");
+    let log = log_text(&app, op).await.join("\n");
+    assert!(
+        !log.contains("try 1 of 3 failed"),
+        "a 5xx is not tried again: {log}"
+    );
+    let mails = view(app.get(&format!("/clients/{id}/mails")).await);
+    assert_eq!(mails["total"], 1);
+    assert_eq!(mails["items"][0]["result"], "error");
+    assert!(
+        mails["items"][0]["smtp_reply"]
+            .as_str()
+            .unwrap()
+            .contains("550"),
+        "{mails}"
+    );
+}
+
 crate::on_both_backends! {
     async fn without_smtp_the_mail_endpoints_answer_503_and_a_bad_locale_is_refused(app) {
         let server = app.create_server(&[]).await;

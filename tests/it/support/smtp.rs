@@ -72,6 +72,9 @@ for name in sorted(os.listdir(box), key=lambda n: os.path.getmtime(os.path.join(
 print(json.dumps(out))
 "#;
 
+/// An aiosmtpd handler refusing every recipient.
+const REFUSE: &str = "class Refuse:\n    async def handle_RCPT(self, server, session, envelope, address, options):\n        return '550 5.1.1 No such mailbox here'\n";
+
 impl Smtp {
     /// A server on a free port.
     pub async fn start() -> Self {
@@ -80,15 +83,34 @@ impl Smtp {
 
     /// A server on `port`, accepting connections when this returns.
     pub async fn start_on(port: u16) -> Self {
+        Self::spawn(port, false).await
+    }
+
+    /// A server that refuses every recipient with `550 5.1.1` (a permanent failure).
+    pub async fn start_refusing() -> Self {
+        Self::spawn(free_port(), true).await
+    }
+
+    async fn spawn(port: u16, refusing: bool) -> Self {
         let maildir = std::env::temp_dir().join(format!("alfa-smtp-{}", ulid::Ulid::generate()));
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
         }
-        let child = Command::new("/usr/bin/python3")
+        let mut command = Command::new("/usr/bin/python3");
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+            .arg(format!("127.0.0.1:{port}"));
+        if refusing {
+            std::fs::write(maildir.join("alfa_refuse.py"), REFUSE).unwrap();
+            command
+                .env("PYTHONPATH", &maildir)
+                .args(["-c", "alfa_refuse.Refuse"]);
+        } else {
+            command
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(&maildir);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
