@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod metrics;
 pub mod ops;
 pub mod queue;

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use super::input::{Text, check_text, parse_bool, parse_int, present};
 use crate::crypto::{self, Cipher, purpose};
 use crate::domain::{
-    AdminLogin, Email, IpAllowList, LabPassword, Subdomain, TimeZone, VersionTag, parse_datetime,
+    AdminLogin, Email, IpAllowList, LabPassword, Locale, Subdomain, TimeZone, VersionTag,
+    parse_datetime,
 };
 use crate::error::{ApiError, Problems};
 use crate::state::AppState;
@@ -59,6 +60,9 @@ pub struct ClientInput {
     /// `1`/`true`: keep what a failed creation made (database, files, vhost, container), for
     /// inspection, instead of undoing it. `0`/`false` (default): undo it.
     pub keep_on_error: Option<Text>,
+    /// The language of the mails the lab is sent (`send_success`, `send_expire`): `ru`
+    /// (default) or `en`.
+    pub locale: Option<Text>,
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -155,6 +159,10 @@ pub async fn validate(
     let keep_on_error = match present(&input.keep_on_error) {
         Some(v) => p.check("keep_on_error", parse_bool(v)),
         None => Some(stored.is_some_and(|c| c.keep_on_error)),
+    };
+    let locale = match value(&input.locale, s(|c| &c.locale)) {
+        "" => Some(Locale::Ru),
+        v => p.check("locale", Locale::parse(v)),
     };
     let timezone = match value(&input.timezone, s(|c| &c.timezone)) {
         "" => TimeZone::parse("UTC").ok(),
@@ -283,6 +291,7 @@ pub async fn validate(
         license_expires_at: license_expires_at.ok_or_else(missing)?,
         billing_type: billing_type.ok_or_else(missing)?,
         keep_on_error: keep_on_error.ok_or_else(missing)?,
+        locale: locale.ok_or_else(missing)?,
     })
 }
 

@@ -38,6 +38,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::client_transfer::move_to))
         .routes(routes!(super::client_switch::switch))
         .routes(routes!(createlog))
+        .routes(routes!(super::client_mail::send_success))
+        .routes(routes!(super::client_mail::send_expire))
+        .routes(routes!(super::client_mail::list))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -82,6 +85,9 @@ pub struct ClientView {
     pub cloud_token_set: bool,
     /// Keep what a failed creation made, for inspection, instead of undoing it.
     pub keep_on_error: bool,
+    /// The language of the mails it is sent: `ru` or `en`.
+    #[schema(example = "ru")]
+    pub locale: String,
     /// Whether its app answered `GET /up` through nginx at the last probe (every
     /// `ALFA_PROBE_INTERVAL`); null until probed or while it is not active.
     pub available: Option<bool>,
@@ -131,6 +137,7 @@ impl From<ClientRow> for ClientView {
             db_password_set: row.db_password_enc.is_some(),
             cloud_token_set: row.cloud_token_enc.is_some(),
             keep_on_error: row.keep_on_error,
+            locale: row.locale,
             available: row.probe.available,
             checked_at: row.probe.checked_at,
             maintenance: row.probe.maintenance,

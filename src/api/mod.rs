@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod client_commands;
 mod client_input;
+pub mod client_mail;
 pub mod client_switch;
 pub mod client_transfer;
 pub mod clients;

@@ -5,12 +5,14 @@
 //! made through these types.
 
 mod kinds;
+mod locale;
 mod names;
 mod network;
 mod secrets;
 mod time;
 
 pub use kinds::{ClientState, Environment, SqlKind};
+pub use locale::Locale;
 pub use names::{AdminLogin, BaseDir, DomainName, Email, Subdomain, UnixUser, VersionTag};
 pub use network::{ClientPorts, Host, IpAllowList, ListenAddress};
 pub use secrets::{LabPassword, ServerSecret};

@@ -56,6 +56,8 @@ pub struct Inner {
     pub ssh_public_key: String,
     /// What this process's probe loop did.
     pub probe_stats: probe::ProbeStats,
+    /// The SMTP server; `None` when `ALFA_SMTP_URL` is not set (no mail is sent).
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl std::ops::Deref for Engine {
@@ -77,6 +79,8 @@ impl Engine {
             Renderer::load(settings.templates_dir.as_deref())
                 .context("cannot load the templates (ALFA_TEMPLATES_DIR)")?,
         );
+        crate::mail::check_templates(&renderer)?;
+        let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let redis = settings
             .redis_url
             .as_ref()
@@ -114,6 +118,7 @@ impl Engine {
             worker_id,
             ssh_public_key,
             probe_stats: probe::ProbeStats::default(),
+            mailer,
         })))
     }
 

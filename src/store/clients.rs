@@ -48,6 +48,8 @@ pub struct ClientRow {
     pub cloud_token_enc: Option<String>,
     /// Keep what a failed creation made, for inspection, instead of undoing it.
     pub keep_on_error: bool,
+    /// The language of the mails it is sent: `ru` or `en`.
+    pub locale: String,
     /// What the probe loop last saw of it (from `client_probes`, joined on reading).
     #[sqlx(flatten)]
     pub probe: ProbeFields,
@@ -76,7 +78,7 @@ const COLUMNS: &str = "c.id, c.server_id, c.name, c.short_name, c.admin_f, c.adm
     c.admin_o, c.admin_login, c.password_enc, c.subdomain, c.fqdn, c.email, c.phone, c.city, \
     c.timezone, c.version_tag, c.allowed_ips, c.config, c.license, c.license_expires_at, \
     c.billing_type, c.state, c.created_at, c.updated_at, c.creation_operation_id, c.client_port, \
-    c.app_key_enc, c.db_password_enc, c.cloud_token_enc, c.keep_on_error, p.available, \
+    c.app_key_enc, c.db_password_enc, c.cloud_token_enc, c.keep_on_error, c.locale, p.available, \
     p.checked_at, p.maintenance, p.running_version, p.users_count, p.error";
 
 const FROM: &str = "clients c LEFT JOIN client_probes p ON p.client_id = c.id";
@@ -105,6 +107,7 @@ pub struct ClientSpec {
     pub license_expires_at: Option<DateTime<Utc>>,
     pub billing_type: String,
     pub keep_on_error: bool,
+    pub locale: crate::domain::Locale,
 }
 
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<ClientRow>> {
@@ -211,7 +214,7 @@ pub async fn update(
              admin_o = $5, admin_login = $6, password_enc = COALESCE($7, password_enc), \
              email = $8, phone = $9, city = $10, timezone = $11, allowed_ips = $12, config = $13, \
              license = $14, license_expires_at = $15, billing_type = $16, updated_at = $17, \
-             keep_on_error = $19 WHERE id = $18 AND state = $20",
+             keep_on_error = $19, locale = $21 WHERE id = $18 AND state = $20",
             )
             .bind(&spec.name)
             .bind(&spec.short_name)
@@ -233,6 +236,7 @@ pub async fn update(
             .bind(id)
             .bind(spec.keep_on_error)
             .bind(state)
+            .bind(spec.locale.as_str())
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {

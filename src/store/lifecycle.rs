@@ -120,8 +120,9 @@ async fn insert_once(
              admin_login, password_enc, subdomain, fqdn, email, phone, city, timezone, \
              version_tag, allowed_ips, config, license, license_expires_at, billing_type, state, \
              created_at, updated_at, client_port, app_key_enc, db_password_enc, cloud_token_enc, \
-             keep_on_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $26, $27) \
+             keep_on_error, locale) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $23, $24, $25, $26, $27, \
+             $28) \
              RETURNING id",
             )
             .bind(spec.server_id)
@@ -151,6 +152,7 @@ async fn insert_once(
             .bind(&secrets.db_password_enc)
             .bind(&secrets.cloud_token_enc)
             .bind(spec.keep_on_error)
+            .bind(spec.locale.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| {

@@ -14,6 +14,7 @@ mod handover;
 pub mod idempotency;
 pub mod leases;
 mod lifecycle;
+pub mod mails;
 mod operation_list;
 pub mod operations;
 pub mod oplog;

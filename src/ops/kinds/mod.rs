@@ -8,6 +8,7 @@ pub mod client_create;
 pub mod client_delete;
 pub mod client_demo;
 pub mod client_expire_date;
+pub mod client_mail;
 pub mod client_maintain;
 pub mod client_migrate;
 pub mod client_move;
@@ -37,4 +38,5 @@ pub fn registry() -> Registry {
         .with(client_move::ClientMove)
         .with(client_switch::ClientSwitch)
         .with(cert_check::CertCheck)
+        .with(client_mail::ClientMail)
 }

@@ -8,6 +8,7 @@ mod engine;
 mod faults;
 mod fleet;
 mod lifecycle;
+mod mail;
 mod probes;
 mod queue;
 mod schedule;

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod eventually;
 mod http;
 pub mod jobs;
+pub mod smtp;
 mod system;
 pub mod testbed;
 
