@@ -1,4 +1,4 @@
--- The daily schedule's runs (sqlite). Keep in step with ../postgres/0012_schedule_runs.sql.
+-- The daily schedule's runs and the licence reminders sent (sqlite). Keep in step with ../postgres/0012_schedule_runs.sql.
 -- One row per task and day (UTC), inserted by the scheduler before it starts the day's work:
 -- a task runs once a day even across restarts and several workers.
 CREATE TABLE schedule_runs (
@@ -6,4 +6,17 @@ CREATE TABLE schedule_runs (
     day        TEXT NOT NULL,
     started_at TEXT NOT NULL,
     PRIMARY KEY (name, day)
+);
+
+-- The licence reminders sent: one row per client, licence end (its date in the client's time
+-- zone) and threshold (30, 7, 1 or 0 days before), inserted before the mail is queued, so each
+-- is sent once even across restarts and several workers, and a renewed licence (a new end
+-- date) gets its reminders again.
+CREATE TABLE reminders_sent (
+    client_id    INTEGER NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    expires_on   TEXT NOT NULL,
+    threshold    INTEGER NOT NULL,
+    sent_at      TEXT NOT NULL,
+    operation_id INTEGER,
+    PRIMARY KEY (client_id, expires_on, threshold)
 );

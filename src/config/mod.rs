@@ -53,6 +53,8 @@ const KNOWN: &[&str] = &[
     "ALFA_SCHEDULE",
     "ALFA_CERT_CHECK_AT",
     "ALFA_CERT_RENEW_DAYS",
+    "ALFA_REMINDER_AT",
+    "ALFA_REMINDER_BILLING_TYPES",
     "ALFA_WEBHOOK_URL",
     "ALFA_WEBHOOK_SECRET",
     "ALFA_WEBHOOK_RETRY_BASE",
@@ -140,6 +142,10 @@ pub struct Settings {
     pub cert_check_at: chrono::NaiveTime,
     /// Certificates expiring within this many days are renewed by the check.
     pub cert_renew_days: u32,
+    /// From when in the day (in each client's time zone) the licence reminders go out.
+    pub reminder_at: chrono::NaiveTime,
+    /// The billing types whose clients get licence reminders.
+    pub reminder_billing_types: Vec<String>,
     /// Where operation endings are POSTed; `None` (no `ALFA_WEBHOOK_URL`): nowhere.
     pub webhook: Option<WebhookSettings>,
     /// Mail (see `crate::mail`): the SMTP server, sender and reply address, the operator's
@@ -405,6 +411,29 @@ impl Settings {
                 Some(raw) => raw.trim().parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
                     anyhow::anyhow!("ALFA_CERT_RENEW_DAYS must be a whole number of days, 1 to 3650 (got '{raw}')")
                 })?,
+            },
+            reminder_at: match src.get("ALFA_REMINDER_AT") {
+                None => chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("a valid time"),
+                Some(raw) => chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+                    anyhow::anyhow!("ALFA_REMINDER_AT must be a time of day as HH:MM (in each client's time zone) (got '{raw}')")
+                })?,
+            },
+            reminder_billing_types: match src.get("ALFA_REMINDER_BILLING_TYPES") {
+                None => vec!["TRIAL".to_owned(), "PAID".to_owned()],
+                Some(raw) => raw
+                    .split(',')
+                    .map(|t| t.trim().to_uppercase())
+                    .filter(|t| !t.is_empty())
+                    .map(|t| {
+                        if t.chars().all(|c| c.is_ascii_uppercase() || c == '_') && t.len() <= 32 {
+                            Ok(t)
+                        } else {
+                            Err(anyhow::anyhow!(
+                                "ALFA_REMINDER_BILLING_TYPES must list billing types separated by commas, like TRIAL,PAID (got '{raw}')"
+                            ))
+                        }
+                    })
+                    .collect::<anyhow::Result<_>>()?,
             },
             webhook: webhook::read(&src)?,
             mail: MailSettings::from_source(&src)?,

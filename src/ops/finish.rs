@@ -1,8 +1,9 @@
 //! The one way an operation ends. Success, failure, a cancel (queued or running), a give-up
 //! after lost workers, the sweeper's give-up: each goes through [`Engine::finish`], which
-//! writes the last line, ends the open step, closes the log, records the outcome (with its
-//! webhook event, in the same transaction, when `ALFA_WEBHOOK_URL` is set), runs the
-//! kind's `on_finish` hook, and wakes the operations that waited for this one's locks.
+//! runs the kind's `on_finish` hook (first, so whoever sees the end sees the state that follows
+//! it), writes the last line, ends the open step, closes the log, records the outcome (with its
+//! webhook event, in the same transaction, when `ALFA_WEBHOOK_URL` is set), and wakes the
+//! operations that waited for this one's locks.
 
 use anyhow::Context as _;
 use serde_json::Value;
@@ -93,6 +94,25 @@ impl Engine {
             writer,
             steps,
         } = held;
+        // What follows the end (a client's state: active, deleted, error) is written before the
+        // end is: a poller that sees the operation (or its createlog) ended reads the client's
+        // new state too. The operation is ours here (held, or just taken over), and the state
+        // each hook writes is true of the work done whether or not this ending takes.
+        match self.kinds.get(&op.kind) {
+            Some(kind) => {
+                if let Err(err) = kind.on_finish(self, &op, ending.outcome).await {
+                    tracing::error!(
+                        op.id = op.id,
+                        op.kind = %op.kind,
+                        error = format!("{err:#}"),
+                        "what follows the operation's end failed"
+                    );
+                }
+            }
+            None => {
+                tracing::warn!(op.id = op.id, op.kind = %op.kind, "no such kind here: its end hook did not run")
+            }
+        }
         writer.log().info(ending.line(attempt));
         if steps
             && let Err(err) =
@@ -119,21 +139,6 @@ impl Engine {
             return Ok(false);
         }
         tracing::info!(op.id = op.id, op.kind = %op.kind, attempt, status = ending.outcome.as_str(), "operation finished");
-        match self.kinds.get(&op.kind) {
-            Some(kind) => {
-                if let Err(err) = kind.on_finish(self, &op, ending.outcome).await {
-                    tracing::error!(
-                        op.id = op.id,
-                        op.kind = %op.kind,
-                        error = format!("{err:#}"),
-                        "the operation ended, but what follows its end failed"
-                    );
-                }
-            }
-            None => {
-                tracing::warn!(op.id = op.id, op.kind = %op.kind, "no such kind here: its end hook did not run")
-            }
-        }
         self.wake_waiters(&op).await;
         Ok(true)
     }

@@ -30,8 +30,9 @@ pub trait Kind: Send + Sync + 'static {
     /// Does the work; the `Value` is stored as the operation's result.
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value>;
 
-    /// Runs after the operation ended, however it ended (ok, error, cancelled, given up by a
-    /// lost worker or the sweeper): state that follows the operation's end.
+    /// Runs as the operation ends, however it ends (ok, error, cancelled, given up by a lost
+    /// worker or the sweeper), just before the end is recorded: state that follows the end
+    /// (written first, so a poller that sees the end sees this state too).
     async fn on_finish(
         &self,
         _engine: &Engine,

@@ -1,11 +1,21 @@
-//! The daily schedule: once a day (UTC) from `ALFA_CERT_CHECK_AT`, a `cert_check` operation on
-//! every active server. One worker at a time runs it (the `scheduler` lease); each task is
-//! recorded per day in `schedule_runs` before it starts, so it runs once a day even across
-//! restarts and lease hand-overs. `ALFA_SCHEDULE=off` turns it off.
+//! The schedule, looked at every minute by one worker at a time (the `scheduler` lease):
+//! - once a day (UTC) from `ALFA_CERT_CHECK_AT`, a `cert_check` operation on every active
+//!   server, recorded per day in `schedule_runs` before it starts;
+//! - the licence reminders: from `ALFA_REMINDER_AT` in each client's time zone, the licence
+//!   mail (`client_mail` expire) when its licence ends in 30, 7 or 1 days, or ends today, for
+//!   the billing types of `ALFA_REMINDER_BILLING_TYPES`; each (client, end date, threshold)
+//!   recorded in `reminders_sent` before its mail is queued, so it is sent once even across
+//!   restarts and several workers, and a renewed licence gets its reminders again. A reminder
+//!   missed (the workers were down that day) still goes out within a week; an older one is not
+//!   sent late, and only the most urgent due one is sent.
+//!
+//! Each is recorded before it starts, so it runs once even across restarts and lease
+//! hand-overs. `ALFA_SCHEDULE=off` turns the schedule off.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -17,6 +27,23 @@ pub const LEASE: &str = "scheduler";
 
 /// How often the scheduler looks at the clock.
 const TICK: Duration = Duration::from_secs(60);
+
+/// Days before a licence ends when its reminder goes out (0: the day it ends).
+pub const REMINDER_DAYS: [i64; 4] = [30, 7, 1, 0];
+
+/// How late a missed reminder may still go out.
+const REMINDER_GRACE_DAYS: i64 = 7;
+
+/// Which reminder is due for a licence ending in `days_left` days: the most urgent threshold
+/// reached, unless it was reached a week or more ago.
+pub fn due_reminder(days_left: i64) -> Option<i64> {
+    REMINDER_DAYS
+        .iter()
+        .copied()
+        .filter(|t| days_left <= *t)
+        .min()
+        .filter(|t| days_left > t - REMINDER_GRACE_DAYS)
+}
 
 /// Who the scheduler's operations are requested by (the operations list and the audit say so).
 pub const REQUESTED_BY: &str = "scheduler";
@@ -90,8 +117,84 @@ pub async fn tick(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Tick> {
             );
         }
     }
+    started.extend(reminders(engine, now).await?);
     Ok(Tick {
         holds: true,
         started,
     })
+}
+
+/// Queues the licence reminders due at `now` that were not sent yet.
+async fn reminders(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+    let settings = &engine.settings;
+    if settings.mail.smtp_url.is_none() {
+        return Ok(Vec::new());
+    }
+    let db = &engine.db;
+    let mut started = Vec::new();
+    for client in schedule::reminder_candidates(db).await? {
+        if !settings
+            .reminder_billing_types
+            .iter()
+            .any(|t| *t == client.billing_type)
+        {
+            continue;
+        }
+        let tz: Tz = client.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let local = now.with_timezone(&tz);
+        if local.time() < settings.reminder_at {
+            continue;
+        }
+        let ends_on = client.license_expires_at.with_timezone(&tz).date_naive();
+        let days_left = (ends_on - local.date_naive()).num_days();
+        let Some(threshold) = due_reminder(days_left) else {
+            continue;
+        };
+        if !schedule::claim_reminder(db, client.id, ends_on, threshold, now).await? {
+            continue;
+        }
+        let op = crate::mail::enqueue_expire(engine, client.id, REQUESTED_BY).await?;
+        schedule::set_reminder_operation(db, client.id, ends_on, threshold, op).await?;
+        tracing::info!(
+            client.id = client.id,
+            op.id = op,
+            days_left,
+            threshold,
+            "licence reminder queued"
+        );
+        started.push(op);
+    }
+    Ok(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::due_reminder;
+
+    #[test]
+    fn the_most_urgent_reminder_reached_within_a_week_is_due() {
+        let due: Vec<_> = [45, 31, 30, 24, 23, 8, 7, 2, 1, 0, -1, -6, -7, -30]
+            .iter()
+            .map(|d| (*d, due_reminder(*d)))
+            .collect();
+        assert_eq!(
+            due,
+            [
+                (45, None),
+                (31, None),
+                (30, Some(30)),
+                (24, Some(30)),
+                (23, None),
+                (8, None),
+                (7, Some(7)),
+                (2, Some(7)),
+                (1, Some(1)),
+                (0, Some(0)),
+                (-1, Some(0)),
+                (-6, Some(0)),
+                (-7, None),
+                (-30, None),
+            ]
+        );
+    }
 }

@@ -2,8 +2,9 @@
 //! hand). Every active client's certificate that expires within `days` (default
 //! `ALFA_CERT_RENEW_DAYS`, 14) is renewed by certbot on the server, nginx reloaded by certbot's
 //! deploy hook (`jobs/cert_check.sh`). Ends `error` naming every certificate that is missing
-//! or could not be renewed, so the operation's end reaches Mol by webhook; the result lists
-//! each certificate with its days left and what was done.
+//! or could not be renewed, so the operation's end reaches Mol by webhook, and mails the
+//! operator (`ALFA_ADMIN_EMAIL`, when set); the result lists each certificate with its days
+//! left and what was done.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,13 +70,28 @@ impl Kind for CertCheck {
             .collect();
         let renewed = checked.iter().filter(|c| c.action == "renewed").count();
         if !failed.is_empty() {
-            anyhow::bail!(
+            let error = format!(
                 "{} of {} certificate(s) on server {} are missing or were not renewed: {}",
                 failed.len(),
                 checked.len(),
                 server.name,
                 failed.join("; ")
             );
+            // The operation's end reaches Mol by webhook; the operator hears by mail too.
+            let subject = format!(
+                "Alfa Cloud: certificates on server {} need you",
+                server.name
+            );
+            let body = format!(
+                "{error}\n\nOperation {} (GET /operations/{}/log has certbot's output).\n",
+                ctx.op.id, ctx.op.id
+            );
+            match crate::mail::send_admin(&ctx.engine().settings, &subject, &body).await {
+                Ok(true) => ctx.info("the operator was mailed (ALFA_ADMIN_EMAIL)"),
+                Ok(false) => {}
+                Err(err) => ctx.info(format!("the operator could not be mailed: {err:#}")),
+            }
+            anyhow::bail!(error);
         }
         ctx.info(format!(
             "{} certificate(s) checked on server {}, {renewed} renewed",

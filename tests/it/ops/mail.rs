@@ -18,7 +18,7 @@ use crate::support::{Body, Options};
 const FROM: &str = "Alfa Cloud <cloud@alfa.test>";
 
 /// An app with a worker, mailing through the SMTP server at `smtp_url`, with `extra` settings.
-async fn mail_app(
+pub(super) async fn mail_app(
     backend: Backend,
     redis: bool,
     smtp_url: &str,
@@ -44,7 +44,7 @@ async fn mail_app(
 /// A client made `active` without a lab behind it (its server is an address nothing answers
 /// SSH on; its creation fails, then the row is set active): enough for mails that do not
 /// touch the lab (the licence reminder; the welcome mail of a kept password).
-async fn registered_active(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
+pub(super) async fn registered_active(app: &TestApp, fields: &[(&str, &str)]) -> i64 {
     let name = unique("nohost-");
     let server = app
         .create_server(&[

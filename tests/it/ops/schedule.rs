@@ -131,3 +131,123 @@ async fn the_schedule_starts_the_certificate_check_once_a_day_from_its_hour() {
         );
     }
 }
+
+/// Sets a client's licence end in our row (as a renewal recorded elsewhere would).
+async fn set_licence_end(app: &TestApp, id: i64, at: chrono::DateTime<Utc>) {
+    use alfa_cloud::store::Db;
+    let sql = "UPDATE clients SET license_expires_at = $1 WHERE id = $2";
+    match &app.engine.db {
+        Db::Sqlite(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .bind(at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+}
+
+/// The reminders' thresholds with the test's clock: 30, 7 and 1 days before and the day the
+/// licence ends, each once — even when two ticks run at once — from 09:00 in the client's time
+/// zone, again after a renewal, never for a billing type not reminded; every one a mail that
+/// arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn licence_reminders_go_out_once_at_each_threshold_from_nine_in_the_clients_time_zone() {
+    let smtp = crate::support::smtp::Smtp::start().await;
+    // The certificate check is set to start after every tick below.
+    let app = super::mail::mail_app(
+        Backend::Postgres,
+        true,
+        &smtp.url(),
+        &[("ALFA_CERT_CHECK_AT", "23:59")],
+    )
+    .await;
+    let paid = super::mail::registered_active(
+        &app,
+        &[("billing_type", "PAID"), ("timezone", "Europe/Moscow")],
+    )
+    .await;
+    let demo = super::mail::registered_active(
+        &app,
+        &[("billing_type", "DEMO"), ("timezone", "Europe/Moscow")],
+    )
+    .await;
+    // The licence ends on 30 June 2031 in Moscow (UTC+3).
+    let ends = Utc.with_ymd_and_hms(2031, 6, 30, 12, 0, 0).unwrap();
+    set_licence_end(&app, paid, ends).await;
+    set_licence_end(&app, demo, ends).await;
+    let utc = |m: u32, d: u32, h: u32| Utc.with_ymd_and_hms(2031, m, d, h, 0, 0).unwrap();
+    let tick = |at| schedule::tick(&app.engine, at);
+
+    // 30 days before, 08:00 in Moscow: not yet; 09:00: due, and two ticks at once send it once.
+    assert!(tick(utc(5, 31, 5)).await.unwrap().started.is_empty());
+    let (a, b) = tokio::join!(tick(utc(5, 31, 6)), tick(utc(5, 31, 6)));
+    let mut sent: Vec<i64> = a
+        .unwrap()
+        .started
+        .into_iter()
+        .chain(b.unwrap().started)
+        .collect();
+    assert_eq!(sent.len(), 1, "one reminder 30 days before: {sent:?}");
+    assert!(
+        tick(utc(6, 1, 7)).await.unwrap().started.is_empty(),
+        "29 days: nothing new"
+    );
+    for (m, d) in [(6, 23), (6, 29), (6, 30)] {
+        let started = tick(utc(m, d, 6)).await.unwrap().started;
+        assert_eq!(started.len(), 1, "{d}.{m}: {started:?}");
+        sent.extend(started);
+        assert!(
+            tick(utc(m, d, 20)).await.unwrap().started.is_empty(),
+            "once on {d}.{m}"
+        );
+    }
+    assert!(
+        tick(utc(7, 1, 6)).await.unwrap().started.is_empty(),
+        "the day after: nothing"
+    );
+
+    // Renewed to 31 December: its reminders start again.
+    set_licence_end(
+        &app,
+        paid,
+        Utc.with_ymd_and_hms(2031, 12, 31, 12, 0, 0).unwrap(),
+    )
+    .await;
+    let renewed = tick(utc(12, 1, 6)).await.unwrap().started;
+    assert_eq!(renewed.len(), 1, "{renewed:?}");
+    sent.extend(renewed);
+
+    for op in &sent {
+        let done = wait_op(&app, *op, Duration::from_secs(60)).await;
+        assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, *op).await);
+        assert_eq!(
+            done["client_id"], paid,
+            "only the PAID client is reminded: {done}"
+        );
+        assert_eq!(done["kind"], "client_mail");
+        assert_eq!(done["requested_by"], "scheduler");
+    }
+    let mails = smtp.wait_for(sent.len()).await;
+    assert_eq!(
+        mails.len(),
+        5,
+        "30, 7, 1, 0 days, and 30 days before the renewed end"
+    );
+    let listed = app
+        .get(&format!("/clients/{paid}/mails"))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(5),
+        "{listed}"
+    );
+}
