@@ -135,8 +135,7 @@ async fn reminders(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Vec<i6
     for client in schedule::reminder_candidates(db).await? {
         if !settings
             .reminder_billing_types
-            .iter()
-            .any(|t| *t == client.billing_type)
+            .contains(&client.billing_type)
         {
             continue;
         }
