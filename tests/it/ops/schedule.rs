@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use alfa_cloud::ops::schedule;
+use alfa_cloud::store::leases;
 use chrono::{TimeZone, Utc};
 
 use super::lifecycle::*;
@@ -185,16 +186,51 @@ async fn licence_reminders_go_out_once_at_each_threshold_from_nine_in_the_client
     let utc = |m: u32, d: u32, h: u32| Utc.with_ymd_and_hms(2031, m, d, h, 0, 0).unwrap();
     let tick = |at| schedule::tick(&app.engine, at);
 
-    // 30 days before, 08:00 in Moscow: not yet; 09:00: due, and two ticks at once send it once.
+    // A second worker process on the same database.
+    let extra: Vec<(String, String)> = app
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k != "ALFA_DATABASE_URL" && k != "ALFA_DATA_DIR" && k != "ALFA_SECRET_KEY")
+        .collect();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let other = TestApp::build(
+        &app.database_url,
+        &app.data_dir.join("b"),
+        &app.secret_key,
+        &extra,
+    )
+    .await;
+    let other = other.state().engine.clone();
+
+    // 30 days before, 08:00 in Moscow: not yet; 09:00: due. Two schedulers tick at once, and
+    // the reminder goes out once; the same tick twice on one of them too.
     assert!(tick(utc(5, 31, 5)).await.unwrap().started.is_empty());
-    let (a, b) = tokio::join!(tick(utc(5, 31, 6)), tick(utc(5, 31, 6)));
+    let (a, b, c) = tokio::join!(
+        tick(utc(5, 31, 6)),
+        tick(utc(5, 31, 6)),
+        schedule::tick(&other, utc(5, 31, 6))
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert!(a.holds && !c.holds, "one scheduler at a time: {a:?} {c:?}");
     let mut sent: Vec<i64> = a
-        .unwrap()
         .started
         .into_iter()
-        .chain(b.unwrap().started)
+        .chain(b.started)
+        .chain(c.started)
         .collect();
     assert_eq!(sent.len(), 1, "one reminder 30 days before: {sent:?}");
+    // The first scheduler goes away; the other takes over and sends nothing twice.
+    leases::release(&app.engine.db, schedule::LEASE, &app.engine.worker_id)
+        .await
+        .unwrap();
+    let taken = schedule::tick(&other, utc(5, 31, 7)).await.unwrap();
+    assert!(taken.holds && taken.started.is_empty(), "{taken:?}");
+    leases::release(&app.engine.db, schedule::LEASE, &other.worker_id)
+        .await
+        .unwrap();
     assert!(
         tick(utc(6, 1, 7)).await.unwrap().started.is_empty(),
         "29 days: nothing new"
@@ -250,4 +286,57 @@ async fn licence_reminders_go_out_once_at_each_threshold_from_nine_in_the_client
         Some(5),
         "{listed}"
     );
+}
+
+/// A certificate certbot cannot renew: the check ends `error` naming it with the ACME server's
+/// own error, Mol hears of it by webhook and the operator by mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_certificate_that_cannot_be_renewed_is_reported_by_webhook_and_to_the_operator_by_mail() {
+    let smtp = crate::support::smtp::Smtp::start().await;
+    let receiver = super::webhooks::Receiver::start(&[]).await;
+    let smtp_url = smtp.url();
+    let app = super::webhooks::hook_app(
+        0,
+        &receiver,
+        true,
+        &[
+            ("ALFA_SMTP_URL", smtp_url.as_str()),
+            ("ALFA_MAIL_FROM", "Alfa Cloud <cloud@alfa.test>"),
+            ("ALFA_ADMIN_EMAIL", "ops@alfa.test"),
+        ],
+    )
+    .await;
+    let lab = active_lab(&app, 9, "mariadb").await;
+    let refused = "Exiting abnormally:\nTraceback (most recent call last):\n  File \"x\", line 1\nacme.messages.Error: urn:ietf:params:acme:error:rateLimited :: too many certificates already issued\nAn unexpected error occurred:\nAttributeError: can't set attribute";
+    let rule = serde_json::json!({"match": format!("renew --cert-name {}", lab.fqdn), "exit": 1, "stderr": refused});
+    lab.host.add_faults("fail", rule.clone());
+    let op = start(
+        &app,
+        &format!("/servers/{}/cert_check?days=3650", lab.server),
+    )
+    .await;
+    let done = wait_op(&app, op, Duration::from_secs(120)).await;
+    lab.host.remove_faults("fail", &rule);
+
+    assert_eq!(done["status"], "error", "{:#?}", log_text(&app, op).await);
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&lab.fqdn)
+            && error.contains("rateLimited :: too many certificates already issued"),
+        "{error}"
+    );
+    let event = receiver.wait_for(op, 1).await[0].json();
+    assert_eq!(
+        (event["kind"].as_str(), event["status"].as_str()),
+        (Some("cert_check"), Some("error")),
+        "{event}"
+    );
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(mails[0].rcpt_to, "ops@alfa.test");
+    assert!(
+        mails[0].subject.contains("certificates on server"),
+        "{}",
+        mails[0].subject
+    );
+    assert!(mails[0].plain.contains(&lab.fqdn), "{}", mails[0].plain);
 }

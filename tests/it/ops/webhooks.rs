@@ -18,27 +18,27 @@ const SECRET: &str = "whsec-test-7f3a9c";
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Seen {
+pub(super) struct Seen {
     signature: String,
     content_type: String,
     body: Vec<u8>,
 }
 
 impl Seen {
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("the body is JSON")
     }
 }
 
 /// A webhook receiver on loopback: records each request and answers the queued statuses in
 /// turn, then 200.
-struct Receiver {
+pub(super) struct Receiver {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Receiver {
-    async fn start(answers: &[u16]) -> Self {
+    pub(super) async fn start(answers: &[u16]) -> Self {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let answers = Arc::new(Mutex::new(answers.iter().copied().collect::<VecDeque<_>>()));
         let record = seen.clone();
@@ -80,7 +80,7 @@ impl Receiver {
     }
 
     /// Waits until `count` requests about operation `id` arrived.
-    async fn wait_for(&self, id: i64, count: usize) -> Vec<Seen> {
+    pub(super) async fn wait_for(&self, id: i64, count: usize) -> Vec<Seen> {
         eventually(
             Duration::from_secs(20),
             format!("{count} POSTs about operation {id}"),
@@ -111,7 +111,7 @@ fn hook_env(receiver: &Receiver) -> Vec<(String, String)> {
     env
 }
 
-async fn hook_app(
+pub(super) async fn hook_app(
     slot: usize,
     receiver: &Receiver,
     worker: bool,
