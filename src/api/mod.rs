@@ -17,6 +17,7 @@ mod idempotency;
 pub mod input;
 pub mod metrics;
 pub mod operations;
+pub mod server_all;
 mod server_input;
 pub mod servers;
 pub mod webhooks;
@@ -63,6 +64,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(metrics::router())
         .merge(webhooks::router())
+        .merge(server_all::router())
 }
 
 /// The OpenAPI document of the whole API, as served at `/openapi.json`.

@@ -55,6 +55,7 @@ const KNOWN: &[&str] = &[
     "ALFA_CERT_RENEW_DAYS",
     "ALFA_REMINDER_AT",
     "ALFA_REMINDER_BILLING_TYPES",
+    "ALFA_FANOUT_PER_SERVER",
     "ALFA_WEBHOOK_URL",
     "ALFA_WEBHOOK_SECRET",
     "ALFA_WEBHOOK_RETRY_BASE",
@@ -146,6 +147,8 @@ pub struct Settings {
     pub reminder_at: chrono::NaiveTime,
     /// The billing types whose clients get licence reminders.
     pub reminder_billing_types: Vec<String>,
+    /// How many clients of one server a fan-out (migrate_all, switch_all) runs at once.
+    pub fanout_per_server: usize,
     /// Where operation endings are POSTed; `None` (no `ALFA_WEBHOOK_URL`): nowhere.
     pub webhook: Option<WebhookSettings>,
     /// Mail (see `crate::mail`): the SMTP server, sender and reply address, the operator's
@@ -434,6 +437,12 @@ impl Settings {
                         }
                     })
                     .collect::<anyhow::Result<_>>()?,
+            },
+            fanout_per_server: match src.get("ALFA_FANOUT_PER_SERVER") {
+                None => 4,
+                Some(raw) => raw.trim().parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
+                    anyhow::anyhow!("ALFA_FANOUT_PER_SERVER must be a whole number, 1 to 64 (got '{raw}')")
+                })?,
             },
             webhook: webhook::read(&src)?,
             mail: MailSettings::from_source(&src)?,

@@ -4,6 +4,7 @@
 
 mod check_host;
 mod context;
+pub mod fanout;
 mod finish;
 mod kind;
 pub mod kinds;

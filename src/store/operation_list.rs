@@ -67,3 +67,16 @@ pub async fn children_summary(db: &Db, parent_id: i64) -> sqlx::Result<Vec<(Stri
         .await
     })
 }
+
+/// The clients whose child operation of `parent_id` ended `ok`.
+pub async fn children_ok_clients(db: &Db, parent_id: i64) -> sqlx::Result<Vec<i64>> {
+    with_db!(db, |pool| {
+        sqlx::query_scalar(
+            "SELECT client_id FROM operations \
+             WHERE parent_id = $1 AND status = 'ok' AND client_id IS NOT NULL",
+        )
+        .bind(parent_id)
+        .fetch_all(pool)
+        .await
+    })
+}

@@ -4,6 +4,9 @@
 //! operation with a smaller id conflicts with it (same client, or same server where either is
 //! server-wide). That makes every lock queue first-in first-out, needs no separate release
 //! (finishing is releasing), and a dead worker's claim frees itself when its lease runs out.
+//! A fan-out's child is blocked only by operations older than its parent: the parent holds
+//! the server lock for it, and everything queued after the parent waits for the parent anyway
+//! (a client's reboot asked during a migrate_all must not hold that client's child back).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -13,7 +16,7 @@ use super::webhooks;
 use super::{Db, with_db};
 
 pub use super::handover::{TakeOver, requeue, take_over};
-pub use super::operation_list::{OperationQuery, children_summary, list};
+pub use super::operation_list::{OperationQuery, children_ok_clients, children_summary, list};
 
 /// Which operations exclude each other while running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +155,7 @@ pub async fn claim(
                        AND o.server_id = operations.server_id \
                        AND (operations.lock_scope = 'server' OR o.lock_scope = 'server' \
                             OR o.client_id = operations.client_id) \
-                       AND o.id <> COALESCE(operations.parent_id, 0)) \
+                       AND (operations.parent_id IS NULL OR o.id < operations.parent_id)) \
                  RETURNING attempt, max_attempts",
             )
             .bind(id)
@@ -174,7 +177,7 @@ pub async fn blocker(db: &Db, id: i64) -> sqlx::Result<Option<i64>> {
               AND x.lock_scope <> 'none' AND o.lock_scope <> 'none' \
               AND o.server_id = x.server_id \
               AND (x.lock_scope = 'server' OR o.lock_scope = 'server' OR o.client_id = x.client_id) \
-              AND o.id <> COALESCE(x.parent_id, 0) \
+              AND (x.parent_id IS NULL OR o.id < x.parent_id) \
              WHERE x.id = $1 ORDER BY o.id LIMIT 1",
         )
         .bind(id)

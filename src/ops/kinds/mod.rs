@@ -17,6 +17,7 @@ pub mod client_switch;
 pub mod client_update;
 pub mod images;
 pub mod reboot_server;
+pub mod server_all;
 
 use super::Registry;
 
@@ -38,5 +39,7 @@ pub fn registry() -> Registry {
         .with(client_move::ClientMove)
         .with(client_switch::ClientSwitch)
         .with(cert_check::CertCheck)
+        .with(server_all::MigrateAll)
+        .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
 }

@@ -5,6 +5,7 @@ mod actions;
 mod creation;
 mod creation_faults;
 mod engine;
+mod fanout;
 mod faults;
 mod fleet;
 mod lifecycle;

@@ -1,0 +1,221 @@
+//! Fan-outs over a server's clients: `migrate_all` and `switch_all` (SPEC spells them under
+//! `/server/`; `/servers/` answers too), and `retry_failed` of such a fan-out. Each is a parent
+//! operation holding the server lock with one child per active client (see
+//! [`crate::ops::fanout`]), answered 202. `?parallel=` (children at once, default
+//! `ALFA_FANOUT_PER_SERVER`), `?canary=1` (one first, the rest only if it succeeds),
+//! `?stop_on_error=1` (no new child after a failure).
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AdminUser;
+use super::client_switch::TwoSegments;
+use super::input::{Id, Params, parse_bool, parse_int};
+use super::operations::{load, submit};
+use crate::domain::VersionTag;
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::ops::fanout::FanOut;
+use crate::ops::kinds::server_all::{MigrateAll, SwitchAll};
+use crate::ops::{Kind as _, On};
+use crate::state::AppState;
+use crate::store::{operations, servers};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(migrate_all))
+        .routes(routes!(migrate_all_servers))
+        .routes(routes!(switch_all))
+        .routes(routes!(switch_all_servers))
+        .routes(routes!(retry_failed))
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct FanOutParams {
+    /// Children running at once on the server (1–64; default `ALFA_FANOUT_PER_SERVER`, 4).
+    parallel: Option<String>,
+    /// `1`: one client first, the rest only if it succeeds.
+    canary: Option<String>,
+    /// `1`: no new client after one failed (default: go on).
+    stop_on_error: Option<String>,
+}
+
+fn fan_out(state: &AppState, p: &FanOutParams) -> ApiResult<FanOut> {
+    let mut problems = Problems::default();
+    let parallel = match p.parallel.as_deref().map(str::trim) {
+        None | Some("") => Some(state.settings.fanout_per_server as i64),
+        Some(v) => problems.check("parallel", parse_int(v, 1, 64)),
+    };
+    let flag =
+        |problems: &mut Problems, name: &str, v: &Option<String>| match v.as_deref().map(str::trim)
+        {
+            None | Some("") => Some(false),
+            Some(v) => problems.check(name, parse_bool(v)),
+        };
+    let canary = flag(&mut problems, "canary", &p.canary);
+    let stop_on_error = flag(&mut problems, "stop_on_error", &p.stop_on_error);
+    problems.into_result()?;
+    Ok(FanOut {
+        parallel: usize::try_from(parallel.unwrap_or(4)).unwrap_or(4),
+        canary: canary.unwrap_or(false),
+        stop_on_error: stop_on_error.unwrap_or(false),
+    })
+}
+
+async fn server(state: &AppState, id: i64) -> ApiResult<()> {
+    servers::get(&state.db, id)
+        .await?
+        .map(drop)
+        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
+}
+
+async fn start_migrate_all(
+    state: &AppState,
+    user: &AdminUser,
+    id: i64,
+    p: &FanOutParams,
+) -> ApiResult<Response> {
+    let how = fan_out(state, p)?;
+    server(state, id).await?;
+    submit::<MigrateAll>(
+        state,
+        user,
+        On::server(id),
+        serde_json::to_value(how).map_err(|e| ApiError::Internal(e.into()))?,
+    )
+    .await
+}
+
+/// `php artisan migrate --force` in every active client of the server: a parent operation
+/// (holding the server lock) with one `client_migrate` child per client.
+#[utoipa::path(get, path = "/server/{id}/migrate_all", tag = "fleet", params(("id" = i64, Path), FanOutParams),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn migrate_all(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    start_migrate_all(&state, &user, id, &p).await
+}
+
+/// The same as `/server/{id}/migrate_all`.
+#[utoipa::path(get, path = "/servers/{id}/migrate_all", tag = "fleet", params(("id" = i64, Path), FanOutParams),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn migrate_all_servers(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    start_migrate_all(&state, &user, id, &p).await
+}
+
+async fn start_switch_all(
+    state: &AppState,
+    user: &AdminUser,
+    segments: TwoSegments,
+    p: &FanOutParams,
+) -> ApiResult<Response> {
+    let TwoSegments(id, image_name) = segments;
+    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{id:?} is not an id: ids are positive whole numbers"
+        ))
+    })?;
+    let version =
+        VersionTag::parse(&image_name).map_err(|problem| ApiError::field("image_name", problem))?;
+    let how = fan_out(state, p)?;
+    server(state, id).await?;
+    let mut params = serde_json::to_value(how).map_err(|e| ApiError::Internal(e.into()))?;
+    params["version"] = json!(version.as_str());
+    submit::<SwitchAll>(state, user, On::server(id), params).await
+}
+
+/// The safe switch (dump, switch, migrate, probe, rollback on failure) of every active client
+/// of the server to `{image_repo}:{image_name}`: a parent operation (holding the server lock)
+/// with one `client_switch` child per client. A client that fails is back on its old version;
+/// the others are on the new one.
+#[utoipa::path(get, path = "/server/{id}/switch_all/{image_name}", tag = "fleet",
+    params(("id" = i64, Path), ("image_name" = String, Path), FanOutParams),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn switch_all(
+    State(state): State<AppState>,
+    segments: TwoSegments,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    start_switch_all(&state, &user, segments, &p).await
+}
+
+/// The same as `/server/{id}/switch_all/{image_name}`.
+#[utoipa::path(get, path = "/servers/{id}/switch_all/{image_name}", tag = "fleet",
+    params(("id" = i64, Path), ("image_name" = String, Path), FanOutParams),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn switch_all_servers(
+    State(state): State<AppState>,
+    segments: TwoSegments,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    start_switch_all(&state, &user, segments, &p).await
+}
+
+/// Run a fan-out again for only the clients it did not bring to `ok` (its failed children and
+/// those it never started): a new parent operation of the same kind and settings. 409 unless
+/// the operation is a fan-out that has ended in error or was cancelled.
+#[utoipa::path(post, path = "/operations/{id}/retry_failed", tag = "operations", params(("id" = i64, Path)),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    let op = load(&state, id).await?;
+    if op.kind != MigrateAll::NAME && op.kind != SwitchAll::NAME {
+        return Err(ApiError::Conflict(format!(
+            "operation {id} is a {}, not a fan-out over clients (migrate_all, switch_all): retry it with POST /operations/{id}/retry",
+            op.kind
+        )));
+    }
+    if op.status != "error" && op.status != "cancelled" {
+        return Err(ApiError::Conflict(format!(
+            "operation {id} is {}: only a fan-out that ended in error or was cancelled has failed clients to retry",
+            op.status
+        )));
+    }
+    let server_id = op
+        .server_id
+        .ok_or_else(|| ApiError::Conflict(format!("operation {id} names no server")))?;
+    let done_ok = operations::children_ok_clients(&state.db, id).await?;
+    let active = crate::store::probes::targets(&state.db).await?;
+    let only: Vec<i64> = active
+        .iter()
+        .filter(|t| t.server_id == server_id && !done_ok.contains(&t.id))
+        .map(|t| t.id)
+        .collect();
+    if only.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "every active client of operation {id}'s server ended ok: nothing to retry"
+        )));
+    }
+    let mut params: serde_json::Value =
+        serde_json::from_str(&op.params).unwrap_or_else(|_| json!({}));
+    params["only"] = json!(only);
+    if op.kind == MigrateAll::NAME {
+        submit::<MigrateAll>(&state, &user, On::server(server_id), params).await
+    } else {
+        submit::<SwitchAll>(&state, &user, On::server(server_id), params).await
+    }
+}
