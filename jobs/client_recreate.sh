@@ -28,27 +28,4 @@ dc -p "$PROJECT" -f "$COMPOSE_FILE" up -d --force-recreate ||
   die "docker compose up --force-recreate of $PROJECT failed (above): check 'sudo docker compose -p $PROJECT -f $COMPOSE_FILE logs', then rerun"
 
 step ready
-URL="http://127.0.0.1:$PORT/up"
-start=$SECONDS
-deadline=$((start + WAIT))
-last="none"
-while :; do
-  rc=0
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL" </dev/null) || rc=$?
-  if [[ $code == 200 ]]; then
-    say "$URL answers 200 after $((SECONDS - start)) s"
-    break
-  fi
-  case $rc in
-    0) last="HTTP $code" ;;
-    7) last="connection refused" ;;
-    28) last="no answer within 5 s" ;;
-    *) last="no HTTP answer (curl exit $rc)" ;;
-  esac
-  if ((SECONDS >= deadline)); then
-    say "last 30 log lines of $PROJECT:"
-    dc -p "$PROJECT" -f "$COMPOSE_FILE" logs --tail 30 2>&1 || true
-    die "$PROJECT did not answer 200 on $URL within $WAIT s after its recreation (last answer: $last); its logs are above: fix the cause (the new .env or add_vars.ini?), then rerun"
-  fi
-  sleep 1
-done
+wait_up "$PROJECT" "$COMPOSE_FILE" "$PORT" "$WAIT" " after its recreation" "fix the cause (the new .env or add_vars.ini?), then rerun"

@@ -31,30 +31,7 @@ dc -p "$PROJECT" -f "$COMPOSE_FILE" up -d ||
   die "docker compose up of $PROJECT failed (above): check the image and the port $PORT ('sudo docker compose -p $PROJECT -f $COMPOSE_FILE logs')"
 
 step ready
-URL="http://127.0.0.1:$PORT/up"
-start=$SECONDS
-deadline=$((start + WAIT))
-last="none"
-while :; do
-  rc=0
-  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL" </dev/null) || rc=$?
-  if [[ $code == 200 ]]; then
-    say "$URL answers 200 after $((SECONDS - start)) s"
-    break
-  fi
-  case $rc in
-    0) last="HTTP $code" ;;
-    7) last="connection refused" ;;
-    28) last="no answer within 5 s" ;;
-    *) last="no HTTP answer (curl exit $rc)" ;;
-  esac
-  if ((SECONDS >= deadline)); then
-    say "last 30 log lines of $PROJECT:"
-    dc -p "$PROJECT" -f "$COMPOSE_FILE" logs --tail 30 2>&1 || true
-    die "$PROJECT did not answer 200 on $URL within $WAIT s (last answer: $last); its logs are above: fix the container, then rerun"
-  fi
-  sleep 1
-done
+wait_up "$PROJECT" "$COMPOSE_FILE" "$PORT" "$WAIT" "" "fix the container, then rerun"
 
 # shellcheck disable=SC2016  # {{...}} is a docker template, not a shell expansion
 running=$(dc -p "$PROJECT" -f "$COMPOSE_FILE" ps --status running --format '{{.Service}} {{.Image}}') ||

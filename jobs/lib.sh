@@ -74,6 +74,36 @@ dc() {
   run_sudo docker compose "$@"
 }
 
+# wait_up PROJECT COMPOSE_FILE PORT WAIT WHEN FIX — asks http://127.0.0.1:PORT/up once a second
+# until it answers 200 (and says after how long), for at most WAIT seconds; then prints the
+# project's last 30 log lines and dies: "PROJECT did not answer 200 on URL within WAIT sWHEN
+# (last answer: …); its logs are above: FIX".
+wait_up() {
+  local project=$1 file=$2 port=$3 wait=$4 when=$5 fix=$6
+  local url="http://127.0.0.1:$port/up" start=$SECONDS last="none" rc code
+  local deadline=$((start + wait))
+  while :; do
+    rc=0
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$url" </dev/null) || rc=$?
+    if [[ $code == 200 ]]; then
+      say "$url answers 200 after $((SECONDS - start)) s"
+      return 0
+    fi
+    case $rc in
+      0) last="HTTP $code" ;;
+      7) last="connection refused" ;;
+      28) last="no answer within 5 s" ;;
+      *) last="no HTTP answer (curl exit $rc)" ;;
+    esac
+    if ((SECONDS >= deadline)); then
+      say "last 30 log lines of $project:"
+      dc -p "$project" -f "$file" logs --tail 30 2>&1 || true
+      die "$project did not answer 200 on $url within $wait s$when (last answer: $last); its logs are above: $fix"
+    fi
+    sleep 1
+  done
+}
+
 # require_dir DIR WHAT — die with a clear message when DIR is not a directory.
 require_dir() {
   [[ -d $1 ]] || die "$2 $1 does not exist on this server: run check_host, create it (mode 775, owned by $(id -un))"
