@@ -104,6 +104,9 @@ impl TestApp {
             ),
             ("ALFA_SECRET_KEY".to_owned(), self.secret_key.clone()),
             ("ALFA_QUEUE_NAMESPACE".to_owned(), self.namespace.clone()),
+            // As in the app itself (see `build_with`): a worker process of a test runs no
+            // schedule, whose certificate check would take the test's servers' locks.
+            ("ALFA_SCHEDULE".to_owned(), "off".to_owned()),
         ];
         if self.options.redis {
             vars.push(("ALFA_REDIS_URL".to_owned(), REDIS_URL.to_owned()));
