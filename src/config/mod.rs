@@ -11,7 +11,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use secrecy::SecretString;
 
+mod mail;
+mod source;
 mod webhook;
+
+pub use mail::MailSettings;
+use source::Source;
 pub use webhook::WebhookSettings;
 
 /// Every variable the product reads; anything else spelled `ALFA_*` is reported as a likely typo.
@@ -156,63 +161,6 @@ pub struct Settings {
     pub mail: MailSettings,
 }
 
-/// The mail settings; with no `smtp_url` nothing is sent (the mail endpoints answer 503).
-#[derive(Clone, Debug, Default)]
-pub struct MailSettings {
-    /// lettre's URL form, `smtp://user:pass@host:587?tls=required`, `smtps://…`, or
-    /// `smtp://host:25`: it holds a password, so it is a secret.
-    pub smtp_url: Option<SecretString>,
-    /// The `From` mailbox (`Alfa Cloud <cloud@example.com>`); required with `smtp_url`.
-    pub from: Option<String>,
-    /// The `Reply-To` mailbox, when set.
-    pub reply_to: Option<String>,
-    /// The operator's address, for `mail::send_admin`.
-    pub admin_email: Option<String>,
-    /// Keep a lab's sealed admin password after the welcome mail sent it.
-    pub keep_admin_password: bool,
-}
-
-impl MailSettings {
-    fn from_source(src: &Source) -> anyhow::Result<Self> {
-        let mailbox = |name: &str| -> anyhow::Result<Option<String>> {
-            match src.get(name) {
-                None => Ok(None),
-                Some(raw) => raw
-                    .parse::<lettre::message::Mailbox>()
-                    .map(|m| Some(m.to_string()))
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "{name}={raw:?} is not a mailbox such as cloud@example.com or \
-                             \"Alfa Cloud <cloud@example.com>\": {e}"
-                        )
-                    }),
-            }
-        };
-        let settings = Self {
-            smtp_url: src.get("ALFA_SMTP_URL").map(SecretString::from),
-            from: mailbox("ALFA_MAIL_FROM")?,
-            reply_to: mailbox("ALFA_MAIL_REPLY_TO")?,
-            admin_email: match src.get("ALFA_ADMIN_EMAIL") {
-                Some(raw) => Some(
-                    crate::domain::Email::parse(&raw)
-                        .map_err(|e| anyhow::anyhow!("ALFA_ADMIN_EMAIL={raw:?} {e}"))?
-                        .to_string(),
-                ),
-                None => None,
-            },
-            keep_admin_password: match src.get("ALFA_KEEP_ADMIN_PASSWORD").as_deref() {
-                None | Some("0" | "false") => false,
-                Some("1" | "true") => true,
-                Some(other) => bail!("ALFA_KEEP_ADMIN_PASSWORD={other:?} must be 1 or 0"),
-            },
-        };
-        if settings.smtp_url.is_some() && settings.from.is_none() {
-            bail!("ALFA_SMTP_URL is set but ALFA_MAIL_FROM is not: set the sender's address");
-        }
-        Ok(settings)
-    }
-}
-
 /// A Laravel seeder class name (`DemoSeeder`, `Database\Seeders\DemoSeeder`).
 fn check_seeder(name: &str, value: String) -> anyhow::Result<String> {
     let ok = value.len() <= 128
@@ -227,37 +175,6 @@ fn check_seeder(name: &str, value: String) -> anyhow::Result<String> {
         bail!("{name}={value:?} must be a PHP class name such as DemoSeeder");
     }
     Ok(value)
-}
-
-/// Where the values come from: the environment, then a TOML file.
-struct Source {
-    env: BTreeMap<String, String>,
-    file: BTreeMap<String, String>,
-}
-
-impl Source {
-    fn get(&self, name: &str) -> Option<String> {
-        self.env
-            .get(name)
-            .cloned()
-            .or_else(|| {
-                let key = name.trim_start_matches("ALFA_").to_ascii_lowercase();
-                self.file.get(&key).cloned()
-            })
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{name}={raw:?} is not valid: {e}")),
-        }
-    }
 }
 
 /// Parses `90`, `90s`, `500ms`, `10m` or `1h`.
@@ -403,24 +320,9 @@ impl Settings {
                 _ => Some(src.duration("ALFA_PROBE_INTERVAL", 60)?).filter(|d| !d.is_zero()),
             },
             schedule: !matches!(src.get("ALFA_SCHEDULE").as_deref(), Some("off" | "0")),
-            cert_check_at: match src.get("ALFA_CERT_CHECK_AT") {
-                None => chrono::NaiveTime::from_hms_opt(3, 0, 0).expect("a valid time"),
-                Some(raw) => chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
-                    anyhow::anyhow!("ALFA_CERT_CHECK_AT must be a time of day as HH:MM in UTC (got '{raw}')")
-                })?,
-            },
-            cert_renew_days: match src.get("ALFA_CERT_RENEW_DAYS") {
-                None => 14,
-                Some(raw) => raw.trim().parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
-                    anyhow::anyhow!("ALFA_CERT_RENEW_DAYS must be a whole number of days, 1 to 3650 (got '{raw}')")
-                })?,
-            },
-            reminder_at: match src.get("ALFA_REMINDER_AT") {
-                None => chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("a valid time"),
-                Some(raw) => chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
-                    anyhow::anyhow!("ALFA_REMINDER_AT must be a time of day as HH:MM (in each client's time zone) (got '{raw}')")
-                })?,
-            },
+            cert_check_at: src.time_of_day("ALFA_CERT_CHECK_AT", (3, 0), "in UTC")?,
+            cert_renew_days: src.whole("ALFA_CERT_RENEW_DAYS", 14, 1..=3650)?,
+            reminder_at: src.time_of_day("ALFA_REMINDER_AT", (9, 0), "in each client's time zone")?,
             reminder_billing_types: match src.get("ALFA_REMINDER_BILLING_TYPES") {
                 None => vec!["TRIAL".to_owned(), "PAID".to_owned()],
                 Some(raw) => raw
@@ -438,12 +340,7 @@ impl Settings {
                     })
                     .collect::<anyhow::Result<_>>()?,
             },
-            fanout_per_server: match src.get("ALFA_FANOUT_PER_SERVER") {
-                None => 4,
-                Some(raw) => raw.trim().parse().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| {
-                    anyhow::anyhow!("ALFA_FANOUT_PER_SERVER must be a whole number, 1 to 64 (got '{raw}')")
-                })?,
-            },
+            fanout_per_server: src.whole("ALFA_FANOUT_PER_SERVER", 4, 1..=64)?,
             webhook: webhook::read(&src)?,
             mail: MailSettings::from_source(&src)?,
         })
@@ -473,15 +370,6 @@ fn check_public_url(raw: &str) -> Result<String, String> {
             Ok(url.to_owned())
         }
         _ => Err("must be an http(s) URL such as https://cloud.example.com".into()),
-    }
-}
-
-impl Source {
-    fn duration(&self, name: &str, default_secs: u64) -> anyhow::Result<Duration> {
-        match self.get(name) {
-            None => Ok(Duration::from_secs(default_secs)),
-            Some(raw) => parse_duration(&raw).map_err(|e| anyhow::anyhow!("{name}={raw:?} {e}")),
-        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod probe;
 mod retry;
 mod runner;
 pub mod schedule;
+mod script_call;
 pub mod sql;
 mod sweeper;
 pub mod webhook;
@@ -23,11 +24,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use check_host::{Check, CheckReport};
-pub use context::{OpContext, ScriptCall, describe, target};
+pub use context::OpContext;
 pub use finish::{Cancel, Ending};
 pub use kind::{Kind, On, Registry, new_operation};
 pub use log::{LogWriter, OpLog};
 pub use retry::Retry;
+pub use script_call::{ScriptCall, describe, target};
 
 use crate::config::Settings;
 use crate::crypto::Cipher;

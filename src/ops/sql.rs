@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::Connection as _;
 
 use super::Engine;
-use super::context::{describe, target};
+use super::script_call::{describe, target};
 use crate::crypto::purpose;
 use crate::domain::SqlKind;
 use crate::remote::Forward;
