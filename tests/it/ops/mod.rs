@@ -11,6 +11,7 @@ mod fleet;
 mod lifecycle;
 mod mail;
 mod probes;
+mod prune;
 mod queue;
 mod schedule;
 mod seams;
