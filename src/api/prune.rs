@@ -100,6 +100,11 @@ pub async fn prune_post(
     Extension(user): Extension<AdminUser>,
     Input(body): Input<PruneBody>,
 ) -> ApiResult<Response> {
-    let dry_run = body.dry_run.map(|t| t.0).or(p.dry_run);
+    // An empty field (a form's empty input, a JSON null) is absent.
+    let dry_run = body
+        .dry_run
+        .map(|t| t.0)
+        .filter(|v| !v.trim().is_empty())
+        .or(p.dry_run);
     start(&state, &user, server_id, dry_run.as_deref()).await
 }

@@ -62,7 +62,10 @@ pub struct FanOutBody {
 impl FanOutParams {
     /// The query's settings with the body's laid over them.
     fn with_body(self, body: FanOutBody) -> Self {
-        let over = |body: Option<Text>, query: Option<String>| body.map(|t| t.0).or(query);
+        // An empty field (a form's empty input, a JSON null) is absent.
+        let over = |body: Option<Text>, query: Option<String>| {
+            body.map(|t| t.0).filter(|v| !v.trim().is_empty()).or(query)
+        };
         Self {
             parallel: over(body.parallel, self.parallel),
             canary: over(body.canary, self.canary),

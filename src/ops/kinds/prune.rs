@@ -22,7 +22,7 @@ use crate::store::operations::LockScope;
 
 pub struct Prune;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Params {
     #[serde(default)]
     dry_run: bool,
@@ -136,7 +136,8 @@ impl Kind for Prune {
     const LOCK: LockScope = LockScope::Server;
 
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value> {
-        let params: Params = serde_json::from_str(&ctx.op.params).unwrap_or_default();
+        // Unreadable parameters fail the operation: never a prune where a dry run was asked.
+        let params: Params = serde_json::from_str(&ctx.op.params)?;
         let server = ctx.server()?.clone();
         let repo = ctx.engine().settings.image_repo.clone();
         let keep = ctx.engine().settings.keep_images;

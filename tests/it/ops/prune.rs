@@ -308,6 +308,22 @@ async fn prune_removes_only_old_unused_images_keeps_every_used_one_and_a_stopped
         set(&["t2", "t4", "t5", "t6", "t7", "tmp"])
     );
 
+    // A dry run by POST with JSON: nothing left to remove.
+    let reply = app
+        .post(
+            &format!("/containers/{server}/prune"),
+            support::Body::Json(json!({ "dry_run": true })),
+        )
+        .await
+        .expect(202)
+        .json();
+    let result = finished(&app, reply["operation_id"].as_i64().unwrap()).await["result"].clone();
+    assert_eq!(
+        (&result["dry_run"], &result["would_remove"]),
+        (&json!(true), &json!([])),
+        "{result}"
+    );
+
     // The stopped lab starts again, and both labs answer through nginx.
     let op = start(&app, &format!("/clients/{}/reboot", b.id)).await;
     finished(&app, op).await;
@@ -343,13 +359,16 @@ async fn fan_outs_answer_post_with_their_settings_in_the_query_a_form_or_json() 
     let reply = app
         .post(
             &format!("/server/{server}/migrate_all?parallel=3"),
-            support::Body::None,
+            form(&[("parallel", "")]),
         )
         .await
         .expect(202)
         .json();
     let got = params(reply["operation_id"].as_i64().unwrap()).await;
-    assert_eq!(got["parallel"], 3, "{got}");
+    assert_eq!(
+        got["parallel"], 3,
+        "the query's, an empty field is absent: {got}"
+    );
 
     let reply = app
         .post(
