@@ -245,7 +245,15 @@ step build_cache
 rc=0
 out=$(run_sudo docker builder prune --force 2>&1) || rc=$?
 printf '%s\n' "$out"
-if ((rc == 0)); then reclaimed build_cache "$out"; else FAILED+=("docker builder prune --force (${out##*$'\n'})"); fi
+if ((rc == 0)); then
+  reclaimed build_cache "$out"
+elif [[ $out == *"is not a docker command"* || $out == *"unknown command"* ]]; then
+  # docker before 18.09 keeps no build cache of its own
+  say "this docker has no 'builder prune' (no build cache of its own): skipped"
+  printf '::reclaimed {"what":"build_cache","space":"0B","items":0,"note":"docker has no builder prune: skipped"}\n'
+else
+  FAILED+=("docker builder prune --force (${out##*$'\n'})")
+fi
 
 if ((${#FAILED[@]})); then
   die "not everything could be removed: $(printf '%s; ' "${FAILED[@]}")see the lines above, fix the cause and prune again (what was removed stays removed)"

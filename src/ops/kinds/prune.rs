@@ -56,6 +56,9 @@ struct Reclaimed {
     what: String,
     space: String,
     items: u64,
+    /// Why nothing was asked of docker (a docker without `builder prune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 /// One `::dangling` line (dry run): an image `docker image prune` would remove.

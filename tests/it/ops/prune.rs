@@ -18,6 +18,10 @@ use super::*;
 /// This test's host: h21.
 const HOST: usize = 11;
 
+/// The prune tests one at a time: one's prune would remove the other's dangling image and
+/// run commands the other counts.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn prune_app(repo: &str) -> TestApp {
     let mut env = fast_env();
     env.push(("ALFA_IMAGE_REPO".into(), repo.into()));
@@ -117,6 +121,7 @@ async fn finished(app: &TestApp, op: i64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prune_removes_only_old_unused_images_keeps_every_used_one_and_a_stopped_lab_starts_again()
 {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let repo = unique("alfa-prune-");
     let app = prune_app(&repo).await;
     let host = testbed::get().host(HOST);
@@ -339,6 +344,51 @@ async fn prune_removes_only_old_unused_images_keeps_every_used_one_and_a_stopped
         .field_problems("dry_run");
     app.get("/containers/999999/prune").await.expect(404);
     std::fs::remove_dir_all(&foreign).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_image_docker_fails_to_remove_fails_the_prune_naming_it_and_the_next_prune_removes_it() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let repo = unique("alfa-prune-");
+    let app = prune_app(&repo).await;
+    let host = testbed::get().host(HOST);
+    let server = register(&app, host).await;
+    let image = |tag: &str| format!("{repo}:{tag}");
+    host.seed_images(&[&image("t1"), &image("t2"), &image("t3")]);
+    let rule = json!({
+        "match": "docker rmi",
+        "regex": format!("{repo}:t1$"),
+        "exit": 1,
+        "stderr": "Error response from daemon: write /var/lib/docker/image: no space left on device",
+    });
+    host.add_faults("fail", rule.clone());
+    let op = start(&app, &format!("/containers/{server}/prune")).await;
+    let done = wait_op(&app, op, Duration::from_secs(60)).await;
+    host.remove_faults("fail", &rule);
+    assert_eq!(done["status"], "error", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&image("t1"))
+            && error.contains("no space left on device")
+            && error.contains("prune again"),
+        "{error}"
+    );
+    assert_eq!(
+        tags_of(host, &repo),
+        set(&["t1", "t3"]),
+        "t2 removed all the same, t3 the newest unused kept"
+    );
+    assert!(
+        !host
+            .calls_matching("docker builder prune --force")
+            .is_empty(),
+        "the other steps ran"
+    );
+
+    let op = start(&app, &format!("/containers/{server}/prune")).await;
+    let result = finished(&app, op).await["result"].clone();
+    assert_eq!(result["removed"][0]["tag"], "t1", "{result}");
+    assert_eq!(tags_of(host, &repo), set(&["t3"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
