@@ -6,6 +6,7 @@ mod creation;
 mod creation_faults;
 mod engine;
 mod fanout;
+mod fanout_post;
 mod faults;
 mod fleet;
 mod lifecycle;

@@ -3,8 +3,7 @@
 //! count: the images nothing uses are removed but the newest `ALFA_KEEP_IMAGES`, every image a
 //! client's record, a container (running or stopped) or a compose file names stays, a stopped
 //! lab starts again afterwards, docker is never asked for `-a`, `--volumes` or `system prune`,
-//! a dry run removes nothing and a second prune removes nothing more. Also: the fan-outs answer
-//! POST with their settings in the query, a form or JSON.
+//! a dry run removes nothing and a second prune removes nothing more.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -389,89 +388,4 @@ async fn an_image_docker_fails_to_remove_fails_the_prune_naming_it_and_the_next_
     let result = finished(&app, op).await["result"].clone();
     assert_eq!(result["removed"][0]["tag"], "t1", "{result}");
     assert_eq!(tags_of(host, &repo), set(&["t3"]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fan_outs_answer_post_with_their_settings_in_the_query_a_form_or_json() {
-    let app = ops_app(Backend::Sqlite, false).await;
-    let host = testbed::get().host(HOST);
-    // A server without clients: the fan-outs end ok at once, with the settings they were given.
-    let server = register(&app, host).await;
-    let params = |op: i64| {
-        let app = &app;
-        async move {
-            let done = finished(app, op).await;
-            assert_eq!(done["result"]["counts"]["total"], 0, "{done}");
-            done["params"].clone()
-        }
-    };
-
-    let reply = app
-        .post(
-            &format!("/server/{server}/migrate_all?parallel=3"),
-            form(&[("parallel", "")]),
-        )
-        .await
-        .expect(202)
-        .json();
-    let got = params(reply["operation_id"].as_i64().unwrap()).await;
-    assert_eq!(
-        got["parallel"], 3,
-        "the query's, an empty field is absent: {got}"
-    );
-
-    let reply = app
-        .post(
-            &format!("/servers/{server}/migrate_all?parallel=3"),
-            form(&[("parallel", "2"), ("canary", "1")]),
-        )
-        .await
-        .expect(202)
-        .json();
-    let got = params(reply["operation_id"].as_i64().unwrap()).await;
-    assert_eq!(
-        (&got["parallel"], &got["canary"]),
-        (&json!(2), &json!(true)),
-        "the form's value wins: {got}"
-    );
-
-    let reply = app
-        .post(
-            &format!("/server/{server}/switch_all/1.1-dev"),
-            support::Body::Json(json!({"parallel": 5, "stop_on_error": true})),
-        )
-        .await
-        .expect(202)
-        .json();
-    let got = params(reply["operation_id"].as_i64().unwrap()).await;
-    assert_eq!(
-        (&got["parallel"], &got["stop_on_error"], &got["version"]),
-        (&json!(5), &json!(true), &json!("1.1-dev")),
-        "{got}"
-    );
-
-    let reply = app
-        .post(
-            &format!("/servers/{server}/switch_all/1.1-dev"),
-            support::Body::Json(json!({"canary": "perhaps"})),
-        )
-        .await
-        .expect(422);
-    assert!(!reply.field_problems("canary").is_empty());
-    let reply = app
-        .post(
-            &format!("/server/{server}/migrate_all?parallel=0"),
-            support::Body::None,
-        )
-        .await
-        .expect(422);
-    assert!(!reply.field_problems("parallel").is_empty());
-    let reply = app
-        .post(
-            &format!("/server/{server}/migrate_all"),
-            form(&[("parallel", "65")]),
-        )
-        .await
-        .expect(422);
-    assert!(!reply.field_problems("parallel").is_empty());
 }
