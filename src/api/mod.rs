@@ -17,6 +17,7 @@ mod idempotency;
 pub mod input;
 pub mod metrics;
 pub mod operations;
+pub mod prune;
 pub mod server_all;
 mod server_input;
 pub mod servers;
@@ -65,6 +66,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(metrics::router())
         .merge(webhooks::router())
         .merge(server_all::router())
+        .merge(prune::router())
 }
 
 /// The OpenAPI document of the whole API, as served at `/openapi.json`.

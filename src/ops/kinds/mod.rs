@@ -16,6 +16,7 @@ pub mod client_reboot;
 pub mod client_switch;
 pub mod client_update;
 pub mod images;
+pub mod prune;
 pub mod reboot_server;
 pub mod server_all;
 
@@ -42,4 +43,5 @@ pub fn registry() -> Registry {
         .with(server_all::MigrateAll)
         .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
+        .with(prune::Prune)
 }
