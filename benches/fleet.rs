@@ -15,12 +15,15 @@
 //! Targets: ours ≤ 1.10× the ideal, ≥ 1.15× faster than ssh-over-ControlMaster, ≥ 4.5× faster
 //! than Ansible, ≥ 25× faster than sequential.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/prepared.rs"]
 mod prepared;
 #[path = "../tests/it/support/mod.rs"]
-#[allow(unused_imports, unused_macros, dead_code)]
+#[allow(unused_imports, unused_macros)]
 mod support;
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +42,26 @@ const HOSTS: [usize; 4] = [5, 6, 7, 8];
 const PARALLEL: usize = 4;
 const MIGRATE_SECS: f64 = 0.3;
 const RUNS: usize = 3;
+const CLIENTS: f64 = (HOSTS.len() * PER_HOST) as f64;
+
+/// CPU seconds used so far: the whole machine's (every core, busy) and this process's.
+fn cpu_now() -> (f64, f64) {
+    (
+        cpu::machine_cpu().0 / cpu::clock_ticks(),
+        cpu::own_cpu_secs(),
+    )
+}
+
+/// "CPU per client: machine X ms, this process Y ms" since `before`, over `runs` runs.
+fn cpu_per_client(before: (f64, f64), runs: usize) -> String {
+    let now = cpu_now();
+    let per = |a: f64, b: f64| (a - b) * 1000.0 / CLIENTS / runs as f64;
+    format!(
+        "CPU per client: machine {:.0} ms, this process {:.1} ms",
+        per(now.0, before.0),
+        per(now.1, before.1)
+    )
+}
 
 /// The stand-in rule: `php artisan migrate` lasts 300 ms.
 fn slow_migrate() -> String {
@@ -297,7 +320,6 @@ async fn main() {
     let dir = std::env::temp_dir().join(unique("alfa-bench-fleet-"));
     std::fs::create_dir_all(&dir).unwrap();
     // The testbed user runs the Ansible job file from here.
-    use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cert = certificate(&dir);
     let bed = testbed::get();
@@ -363,23 +385,28 @@ async fn main() {
             // A warm-up run opens our connections and runs every first migration.
             let warm = ours(&app, &servers).await;
             let mut runs: Vec<f64> = Vec::new();
+            let cpu = cpu_now();
             for _ in 0..RUNS {
                 runs.push(ours(&app, &servers).await);
             }
+            let ours_cpu = cpu_per_client(cpu, RUNS);
             runs.sort_by(f64::total_cmp);
             let (best, median) = (runs[0], runs[RUNS / 2]);
-            let ideal = (HOSTS.len() * PER_HOST) as f64 * MIGRATE_SECS
+            let ideal = CLIENTS * MIGRATE_SECS
                 / (HOSTS.len() * PARALLEL) as f64;
             println!(
                 "fleet: migrate_all of 200 clients on 4 hosts, {PARALLEL} at a time per server, migrate 300 ms"
             );
             println!(
-                "  ours (SQLite, API + worker in one process): best {best:.2} s, median {median:.2} s (warm-up {warm:.2} s)"
+                "  ours (SQLite, API + worker in one process): best {best:.2} s, median {median:.2} s (warm-up {warm:.2} s); {ours_cpu}"
             );
             println!(
                 "  ideal 200 x 0.3 s / (4 x {PARALLEL}) = {ideal:.2} s: ours/ideal {:.2}x (target <= 1.10x)",
                 median / ideal
             );
+            if std::env::var("BENCH_FLEET_BASELINES").as_deref() == Ok("0") {
+                return;
+            }
             let known_hosts = dir.join("known_hosts").display().to_string();
             let common: Vec<String> = [
                 "-p",
@@ -393,6 +420,8 @@ async fn main() {
                 "-o",
                 "BatchMode=yes",
                 "-o",
+                "LogLevel=ERROR",
+                "-o",
                 "StrictHostKeyChecking=no",
                 "-o",
                 &format!("UserKnownHostsFile={known_hosts}"),
@@ -400,17 +429,21 @@ async fn main() {
             .iter()
             .map(|s| s.to_string())
             .collect();
+            let cpu = cpu_now();
             let cm = control_master(&common, &jobs, &dir).await;
             println!(
-                "  an ssh process per client over a ControlMaster ({} at a time): {cm:.2} s: {:.2}x ours (target >= 1.15x)",
+                "  an ssh process per client over a ControlMaster ({} at a time): {cm:.2} s: {:.2}x ours (target >= 1.15x); {}",
                 PARALLEL * HOSTS.len(),
-                cm / median
+                cm / median,
+                cpu_per_client(cpu, 1)
             );
+            let cpu = cpu_now();
             match ansible(&jobs, &dir, &known_hosts) {
                 Some(secs) => println!(
-                    "  Ansible ad-hoc (-f {}, ControlPersist, pipelining): {secs:.2} s: {:.2}x ours (target >= 4.5x)",
+                    "  Ansible ad-hoc (-f {}, ControlPersist, pipelining): {secs:.2} s: {:.2}x ours (target >= 4.5x); {}",
                     PARALLEL * HOSTS.len(),
-                    secs / median
+                    secs / median,
+                    cpu_per_client(cpu, 1)
                 ),
                 None => println!("  Ansible: not installed (scripts/bench-fleet.sh installs it)"),
             }

@@ -15,6 +15,8 @@
 //! rows through the API then marked active, the stand-in's projects, vhosts and databases made
 //! as a creation would leave them, so the probe goes through real SSH, nginx and SQL.
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/prepared.rs"]
 mod prepared;
 #[path = "../tests/it/support/mod.rs"]
@@ -26,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use alfa_cloud::store::{Db, clients};
+use cpu::{machine_cpu, own_cpu_secs};
 use prepared::{PER_HOST, certificate, cleanup, clients_on, server, unique};
 use support::testbed;
 use support::{Backend, Options, TestApp};
@@ -325,36 +328,6 @@ async fn busy(
 }
 
 /// CPU seconds (user + system) this process has used.
-fn own_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // The fields after the command name, which is in parentheses.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf only reads a system constant.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// The machine's (busy, total) CPU ticks since boot, from /proc/stat.
-fn machine_cpu() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap();
-    let cpu: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    let total: f64 = cpu.iter().sum();
-    // idle and iowait
-    (total - cpu[3] - cpu[4], total)
-}
-
 /// The processes standing in for the fleet's machines: everything started from the testbed's
 /// folder (sshd, nginx, stand-ins, fake apps, the SQL proxy), the labs' MariaDB, and all their
 /// descendants (sshd's sessions, nginx's workers).

@@ -28,11 +28,14 @@ COMPOSE_FILE="$BASE/docker/clients/$SUB/docker-compose.yml"
   die "client $SUB has no compose file at $COMPOSE_FILE: was it created? (re-create the client or run deploy for its server)"
 
 step artisan
-running=$(dc -p "$PROJECT" -f "$COMPOSE_FILE" ps --status running --services) ||
-  die "docker compose ps of $PROJECT failed (see above): is docker running?"
+# exec first: a stopped app fails it without changing anything, and only then is `ps` asked
+# why (one docker call per command instead of two: a fan-out runs this for every client).
+say "php artisan $COMMAND $* in $PROJECT"
+if dc -p "$PROJECT" -f "$COMPOSE_FILE" exec -T app php artisan "$COMMAND" "$@"; then
+  say "php artisan $COMMAND done in $PROJECT"
+  exit 0
+fi
+running=$(dc -p "$PROJECT" -f "$COMPOSE_FILE" ps --status running --services 2>/dev/null) || running=
 grep -qx app <<<"$running" ||
   die "the app service of $PROJECT is not running, so artisan cannot run in it: start it (GET /clients/<id>/reboot), then rerun"
-say "php artisan $COMMAND $* in $PROJECT"
-dc -p "$PROJECT" -f "$COMPOSE_FILE" exec -T app php artisan "$COMMAND" "$@" ||
-  die "php artisan $COMMAND failed in $PROJECT (its output is above): fix the cause in the lab's database or code, then rerun"
-say "php artisan $COMMAND done in $PROJECT"
+die "php artisan $COMMAND failed in $PROJECT (its output is above): fix the cause in the lab's database or code, then rerun"

@@ -9,6 +9,7 @@ mod fanout;
 mod fanout_post;
 mod faults;
 mod fleet;
+mod fleet_wide;
 mod lifecycle;
 mod mail;
 mod probes;
