@@ -123,3 +123,13 @@ fn the_probe_interval_defaults_to_a_minute_and_turns_off_with_0_or_off() {
     let err = Settings::from_vars(vars(&[("ALFA_PROBE_INTERVAL", "often")])).unwrap_err();
     assert!(err.to_string().contains("ALFA_PROBE_INTERVAL"), "{err}");
 }
+
+#[test]
+fn a_build_has_an_hour_unless_told_otherwise() {
+    let s = Settings::from_vars(vars(&[])).unwrap();
+    assert_eq!(s.build_timeout, Duration::from_secs(3600));
+    let s = Settings::from_vars(vars(&[("ALFA_BUILD_TIMEOUT", "2h")])).unwrap();
+    assert_eq!(s.build_timeout, Duration::from_secs(7200));
+    let err = Settings::from_vars(vars(&[("ALFA_BUILD_TIMEOUT", "long")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_BUILD_TIMEOUT"), "{err}");
+}

@@ -86,6 +86,8 @@ scripts! {
     /// The probe loop's pass on one server: `/up` of each client, maintenance, running image
     /// (`::client` lines).
     PROBE_CLIENTS = "probe_clients.sh";
+    /// Builds a LIMS image from branch dev or master of `{base_dir}/git` (`::built` line).
+    BUILD = "build.sh";
 }
 
 #[cfg(test)]

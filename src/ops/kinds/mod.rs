@@ -1,6 +1,8 @@
 //! The kinds of operation, one file each. Adding a kind: a file here with a type implementing
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
+pub mod build;
+pub mod build_version;
 pub mod cert_check;
 pub mod client_admin_password;
 pub mod client_copy;
@@ -42,4 +44,6 @@ pub fn registry() -> Registry {
         .with(server_all::MigrateAll)
         .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
+        .with(build::BuildDev)
+        .with(build::BuildMaster)
 }

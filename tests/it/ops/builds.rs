@@ -1,0 +1,205 @@
+//! Image builds on the test hosts (h19, h20): a real git origin and clone, real composer and
+//! npm, the docker stand-in recording the build; build_dev and build_master with and without a
+//! version, the labs' files left alone, a tag never built twice; build_master_for_all over two
+//! servers and one that is down, the version's row in every lab's database.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+use crate::support::gitrepo::make_origin;
+
+/// The tests here share hosts 9 and 10 (one build at a time per host folder).
+static HOSTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A major version above any an earlier run left on the hosts (the clock's seconds), so the
+/// next version computed from the server's images is known.
+fn fresh_major() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The tags of `repo` in the docker stand-in's state on `host`.
+fn image_tags(host: &Host, repo: &str) -> Vec<String> {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(host.dir.join("docker-state.json")).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    state["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["repo"] == repo)
+        .filter_map(|i| i["tag"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The `docker build` calls recorded on `host` for `image`.
+fn build_calls(host: &Host, image: &str) -> Vec<Vec<String>> {
+    host.calls_matching(&format!("docker build -t {image}"))
+        .iter()
+        .map(|c| {
+            c["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Runs one build through `path` (GET or POST); returns the ended operation and its log.
+async fn build(app: &TestApp, post: bool, path: &str) -> (Value, Vec<String>) {
+    let reply = if post {
+        app.post(path, support::Body::None).await
+    } else {
+        app.get(path).await
+    };
+    let id = reply.expect(202).json()["operation_id"].as_i64().unwrap();
+    let done = wait_op(app, id, Duration::from_secs(120)).await;
+    (done, log_text(app, id).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn builds_take_their_branch_into_an_image_leave_the_labs_alone_and_never_build_a_tag_twice() {
+    let _hosts = HOSTS.lock().await;
+    let app = ops_app(Backend::Sqlite, false).await;
+    let host = testbed::get().host(10);
+    let server = register(&app, host).await;
+    make_origin(host, &unique("builds-"));
+    let base = Path::new(&host.base_dir);
+    let docker = base.join("docker");
+    let marker = docker.join(format!("clients/{}/keep.txt", unique("lab")));
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(&marker, "the lab's own file").unwrap();
+    let major = fresh_major();
+
+    // build_master with a version (POST, as SPEC spells build_dev): the suffix appended, the
+    // branch's code built into docker/ and the image.
+    let (done, log) = build(
+        &app,
+        true,
+        &format!("/containers/{server}/build_master/{major}.0.7"),
+    )
+    .await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    let master = format!("{major}.0.7-master");
+    assert_eq!(done["result"]["version"], master.as_str(), "{done}");
+    assert_eq!(done["result"]["built"], true);
+    let image = format!("alfa-lims:{master}");
+    let calls = build_calls(host, &image);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0].last().map(String::as_str),
+        Some(docker.to_str().unwrap()),
+        "built from {{base_dir}}/docker: {calls:?}"
+    );
+    assert!(image_tags(host, "alfa-lims").contains(&master));
+    assert_eq!(read(&docker.join("BRANCH.txt")).trim(), "master");
+    assert_eq!(
+        read(&docker.join("public/build/app.js")).trim(),
+        "console.log(\"lims-test master\");"
+    );
+    assert!(docker.join("vendor/autoload.php").is_file(), "composer ran");
+    assert!(!docker.join(".git").exists(), "no .git in docker/");
+    assert!(!docker.join("node_modules").exists());
+    assert!(!docker.join("dev-only.txt").exists());
+    assert_eq!(read(&marker), "the lab's own file");
+    for expected in [
+        "step: git",
+        "step: composer",
+        "out: front end of master built: public/build/app.js",
+        &format!("out: #7 naming to docker.io/library/{image} done"),
+    ] {
+        assert!(log.iter().any(|l| l == expected), "{expected}: {log:#?}");
+    }
+    // The images endpoint lists it.
+    let images = start(&app, &format!("/servers/{server}/images")).await;
+    let images = wait_op(&app, images, Duration::from_secs(30)).await;
+    assert!(
+        images["result"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["tag"] == master.as_str()),
+        "{images}"
+    );
+
+    // build_dev (GET): dev's code, not master's.
+    let (done, log) = build(
+        &app,
+        false,
+        &format!("/containers/{server}/build_dev/{major}.0.7"),
+    )
+    .await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    assert_eq!(done["result"]["version"], format!("{major}.0.7-dev"));
+    assert_eq!(read(&docker.join("BRANCH.txt")).trim(), "dev");
+    assert!(docker.join("dev-only.txt").is_file());
+    assert_eq!(
+        read(&docker.join("public/build/app.js")).trim(),
+        "console.log(\"lims-test dev\");"
+    );
+    assert_eq!(read(&marker), "the lab's own file");
+
+    // Without a version: the next patch after the highest master version on the server.
+    let (done, log) = build(&app, true, &format!("/containers/{server}/build_master")).await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    assert_eq!(done["result"]["version"], format!("{major}.0.8-master"));
+    assert_eq!(read(&docker.join("BRANCH.txt")).trim(), "master");
+    assert!(!docker.join("dev-only.txt").exists());
+
+    // The same tag again: refused, nothing rebuilt.
+    let (done, log) = build(
+        &app,
+        false,
+        &format!("/containers/{server}/build_master/{master}"),
+    )
+    .await;
+    assert_eq!(done["status"], "error", "{log:#?}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{image} already exists"))
+            && error.contains(&format!("{major}.0.9-master")),
+        "{error}"
+    );
+    assert_eq!(build_calls(host, &image).len(), 1);
+
+    // No clone in {base_dir}/git: the error names the folder and what to do.
+    let git = base.join("git");
+    let aside = base.join("git.aside");
+    std::fs::rename(&git, &aside).unwrap();
+    std::fs::create_dir(&git).unwrap();
+    let (done, log) = build(&app, false, &format!("/containers/{server}/build_dev")).await;
+    std::fs::remove_dir(&git).unwrap();
+    std::fs::rename(&aside, &git).unwrap();
+    assert_eq!(done["status"], "error", "{log:#?}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("{} is not a git clone", git.display()))
+            && error.contains("git clone"),
+        "{error}"
+    );
+
+    // Bad requests.
+    for bad in ["1.3-dev", "a%20b", "1.3;x"] {
+        let reply = app
+            .get(&format!("/containers/{server}/build_master/{bad}"))
+            .await
+            .expect(422);
+        assert!(!reply.field_problems("new_version").is_empty(), "{bad}");
+    }
+    app.post("/containers/999999/build_dev", support::Body::None)
+        .await
+        .expect(404);
+    app.get("/containers/x/build_dev/1.0").await.expect(400);
+}
