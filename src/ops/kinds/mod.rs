@@ -2,6 +2,7 @@
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
 pub mod build;
+pub mod build_all;
 pub mod build_version;
 pub mod cert_check;
 pub mod client_admin_password;
@@ -46,4 +47,5 @@ pub fn registry() -> Registry {
         .with(client_mail::ClientMail)
         .with(build::BuildDev)
         .with(build::BuildMaster)
+        .with(build_all::BuildMasterForAll)
 }
