@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# build.sh BASE_DIR BRANCH IMAGE_REPO VERSION — builds the LIMS image IMAGE_REPO:VERSION from
-# branch BRANCH (dev or master) of the server's clone BASE_DIR/git:
+# build.sh BASE_DIR BRANCH IMAGE_REPO VERSION IF_EXISTS — builds the LIMS image
+# IMAGE_REPO:VERSION from branch BRANCH (dev or master) of the server's clone BASE_DIR/git:
 #   git     fetch origin, check out BRANCH at origin/BRANCH (BASE_DIR/git is the server's clone,
 #           made when the server was set up; it is left on BRANCH)
 #   www     the branch's files into BASE_DIR/www (rsync --delete; vendor/, node_modules/ and .env
@@ -11,24 +11,28 @@
 #   docker  BASE_DIR/www into BASE_DIR/docker without .git, node_modules/ and .env, never touching
 #           BASE_DIR/docker/clients (the labs' files)
 #   image   sudo docker build -t IMAGE_REPO:VERSION BASE_DIR/docker, then
-#           ::built {"image":…,"version":…,"branch":…,"commit":…,"id":…}
-# Refuses (exit 3, before changing anything) when IMAGE_REPO:VERSION already exists: a tag is
-# never built twice. Every tool's output is streamed; a failure names the step, the tool's last
-# line and what to do.
+#           ::built {"image":…,"version":…,"branch":…,"built":true,"commit":…,"id":…}
+# One build at a time per server: BASE_DIR/nginx/.alfa-build.lock is held throughout (a build
+# an earlier attempt left running is waited for). A tag is never built twice: when
+# IMAGE_REPO:VERSION exists already, IF_EXISTS `fail` exits 3 and `keep` prints ::built with
+# "built":false, both before changing anything. Every tool's output is streamed; a failure names
+# the step, the tool's last line and what to do.
 # shellcheck source=jobs/lib.sh
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
 set -euo pipefail
 
-[[ $# -eq 4 ]] || usage_error "usage: build.sh BASE_DIR BRANCH IMAGE_REPO VERSION (got $# arguments)"
+[[ $# -eq 5 ]] || usage_error "usage: build.sh BASE_DIR BRANCH IMAGE_REPO VERSION IF_EXISTS (got $# arguments)"
 BASE=$(valid_base_dir "$1")
 BRANCH=$2
 REPO=$3
 VERSION=$4
+IF_EXISTS=$5
 [[ $BRANCH == dev || $BRANCH == master ]] || usage_error "BRANCH must be dev or master (got '$BRANCH')"
 [[ $REPO =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ && ${#REPO} -le 200 ]] ||
   usage_error "IMAGE_REPO must be a docker repository name like alfa-lims (got '$REPO')"
 [[ $VERSION =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] ||
   usage_error "VERSION must be a docker tag like 1.3.2-$BRANCH (got '$VERSION')"
+[[ $IF_EXISTS == fail || $IF_EXISTS == keep ]] || usage_error "IF_EXISTS must be fail or keep (got '$IF_EXISTS')"
 IMAGE=$REPO:$VERSION
 GIT_DIR_=$BASE/git
 WWW=$BASE/www
@@ -55,8 +59,21 @@ need() {
 
 need git "sudo apt-get install git"
 need rsync "sudo apt-get install rsync"
-if run_sudo docker image inspect --format '{{.Id}}' "$IMAGE" >/dev/null 2>&1; then
-  die 3 "the image $IMAGE already exists on this server: build another version (or remove it: sudo docker rmi $IMAGE)"
+need flock "sudo apt-get install util-linux"
+LOCK=$BASE/nginx/.alfa-build.lock
+require_dir "$BASE/nginx" "the nginx folder (which holds the jobs' lock files)"
+exec {lock_fd}>>"$LOCK" || die "cannot open the lock file $LOCK: the nginx folder must be writable by $(id -un) (run check_host)"
+if ! flock -n "$lock_fd"; then
+  say "another build runs on this server (one an earlier attempt left running?): waiting for it to end"
+  flock "$lock_fd"
+fi
+if id=$(run_sudo docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null); then
+  [[ $IF_EXISTS == keep ]] ||
+    die 3 "the image $IMAGE already exists on this server: build another version (or remove it: sudo docker rmi $IMAGE)"
+  say "the image $IMAGE is already on this server: nothing to build"
+  printf '::built {"image":%s,"version":%s,"branch":"%s","built":false,"commit":null,"id":%s}\n' \
+    "$(json_str "$IMAGE")" "$(json_str "$VERSION")" "$BRANCH" "$(json_str "$id")"
+  exit 0
 fi
 
 step git
@@ -129,6 +146,6 @@ logged "docker build of $IMAGE" "the build's output is above; fix the Dockerfile
   run_sudo docker build -t "$IMAGE" --label "org.opencontainers.image.revision=$COMMIT" "$DOCKER"
 id=$(run_sudo docker image inspect --format '{{.Id}}' "$IMAGE" 2>&1) ||
   die "docker build ended but $IMAGE is not there: $id"
-printf '::built {"image":%s,"version":%s,"branch":"%s","commit":"%s","id":%s}\n' \
+printf '::built {"image":%s,"version":%s,"branch":"%s","built":true,"commit":"%s","id":%s}\n' \
   "$(json_str "$IMAGE")" "$(json_str "$VERSION")" "$BRANCH" "$COMMIT" "$(json_str "$id")"
 say "built $IMAGE from $BRANCH at ${COMMIT:0:12}"

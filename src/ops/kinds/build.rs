@@ -8,7 +8,9 @@
 //! there ends the operation `error` naming it — unless it is this operation's own (an earlier
 //! attempt, lost with its worker, got as far as the build: its step `build {version}` says
 //! which version it chose, so a retry never picks the next one), or the request said
-//! `if_exists: skip` (a `build_master_for_all` run again): then `ok`, nothing rebuilt.
+//! `if_exists: skip` (a `build_master_for_all` run again): then `ok`, nothing rebuilt. build.sh
+//! holds a lock of the server's own, so a build an earlier attempt left running on the server
+//! is waited for, and checks the tag again under it.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -105,6 +107,7 @@ async fn build(ctx: &mut OpContext, branch: Branch) -> anyhow::Result<Value> {
         }
     };
     let image = format!("{repo}:{version}");
+    let skip = params.if_exists.as_deref() == Some("skip");
     let summary = |built: bool| {
         json!({
             "server_id": server.id,
@@ -123,7 +126,7 @@ async fn build(ctx: &mut OpContext, branch: Branch) -> anyhow::Result<Value> {
             ));
             return Ok(summary(false));
         }
-        if params.if_exists.as_deref() == Some("skip") {
+        if skip {
             ctx.info(format!(
                 "{image} is already on server {}: nothing to build",
                 server.name
@@ -141,12 +144,20 @@ async fn build(ctx: &mut OpContext, branch: Branch) -> anyhow::Result<Value> {
     }
 
     ctx.step(&format!("{BUILD_STEP}{version}")).await?;
+    // The image may appear meanwhile only from this operation's own earlier attempt (a build
+    // it left running, which build.sh waits for) or, for a fan-out, a run that raced this one.
+    let if_exists = if earlier.is_some() || skip {
+        "keep"
+    } else {
+        "fail"
+    };
     let data = ctx
         .script(scripts::BUILD)
         .arg(&server.base_dir)
         .arg(branch.as_str())
         .arg(&repo)
         .arg(&version)
+        .arg(if_exists)
         .timeout(settings.build_timeout)
         .run()
         .await?;
@@ -160,14 +171,16 @@ async fn build(ctx: &mut OpContext, branch: Branch) -> anyhow::Result<Value> {
                 server.name
             )
         })?;
-    let mut result = summary(true);
+    let mut result = summary(built["built"] == true);
     result["commit"] = built["commit"].clone();
     result["image_id"] = built["id"].clone();
-    ctx.info(format!(
-        "{image} built on server {} from {} at {}",
-        server.name,
-        branch.as_str(),
-        built["commit"].as_str().unwrap_or("?")
-    ));
+    if built["built"] == true {
+        ctx.info(format!(
+            "{image} built on server {} from {} at {}",
+            server.name,
+            branch.as_str(),
+            built["commit"].as_str().unwrap_or("?")
+        ));
+    }
     Ok(result)
 }

@@ -154,8 +154,31 @@ impl Kind for BuildMasterForAll {
                 "labs_written": lab_count - failed_labs.len(),
             },
         });
+        // The servers without the image, each with why (the child's own error).
+        let missing: Vec<String> = servers
+            .iter()
+            .filter(|s| !built.iter().any(|b| b.id == s.id))
+            .map(|s| match children.get(&s.id) {
+                Some(c) => format!(
+                    "{} (operation {}, {}: {})",
+                    s.name,
+                    c.id,
+                    c.status,
+                    c.error.as_deref().unwrap_or("no error recorded")
+                ),
+                None => format!("{} (not started)", s.name),
+            })
+            .collect();
         let mut why = Vec::new();
-        if let Err(err) = fanned {
+        if !missing.is_empty() {
+            why.push(format!(
+                "{} is not built on {} of {} server(s): {}",
+                params.version,
+                missing.len(),
+                servers.len(),
+                missing.join("; ")
+            ));
+        } else if let Err(err) = fanned {
             why.push(format!("{err:#}"));
         }
         if !failed_labs.is_empty() {
@@ -163,6 +186,15 @@ impl Kind for BuildMasterForAll {
                 "the version's row could not be written into {} lab(s): {}",
                 failed_labs.len(),
                 failed_labs.join("; ")
+            ));
+        }
+        if !why.is_empty() {
+            why.push(format!(
+                "{} server(s) built it and {} lab(s) have its row. POST /operations/{}/retry_failed \
+                 builds on the other servers and writes every lab's row again",
+                built.len(),
+                lab_count - failed_labs.len(),
+                ctx.op.id
             ));
         }
         if why.is_empty() {

@@ -272,7 +272,11 @@ async fn a_release_on_every_server_builds_where_it_can_and_writes_the_version_in
     assert_eq!(done["status"], "error", "{log:#?}");
     let error = done["error"].as_str().unwrap();
     assert!(
-        error.contains(&format!("1 of 3 failed: {down_name}")) && error.contains("retry_failed"),
+        error.contains(&format!(
+            "{version} is not built on 1 of 3 server(s): {down_name} (operation"
+        )) && error.contains("Connection refused")
+            && error.contains("2 lab(s) have its row")
+            && error.contains("retry_failed"),
         "{error}"
     );
     assert_eq!(done["children"]["ok"], 2, "{done}");
@@ -375,4 +379,69 @@ async fn a_release_on_every_server_builds_where_it_can_and_writes_the_version_in
     }
     assert_eq!(rows(&lab9).await, vec![info.to_owned()]);
     assert_eq!(rows(&lab10).await, vec![info.to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_whose_worker_was_lost_builds_the_version_its_first_attempt_chose() {
+    let _hosts = HOSTS.lock().await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            redis: false,
+            worker: false,
+            env: fast_env(),
+            kinds: None,
+        },
+    )
+    .await;
+    let host = testbed::get().host(10);
+    let server = register(&app, host).await;
+    make_origin(host, &unique("lost-"));
+    let major = fresh_major();
+    let mut first = super::faults::spawn_worker(&app);
+    let (done, log) = build(
+        &app,
+        true,
+        &format!("/containers/{server}/build_master/{major}.0.1"),
+    )
+    .await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+
+    // The next version's docker build takes 3 s; its worker is killed meanwhile.
+    let next = format!("{major}.0.2-master");
+    let call = format!("docker build -t alfa-lims:{next}");
+    let rule = serde_json::json!({"match": call, "seconds": 3, "times": 1});
+    host.add_faults("sleep", rule.clone());
+    let id = start(&app, &format!("/containers/{server}/build_master")).await;
+    eventually(
+        Duration::from_secs(30),
+        "the docker build to start",
+        || async {
+            if host.calls_matching(&call).is_empty() {
+                Err("not yet".to_owned())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let _second = super::faults::spawn_worker(&app);
+    let done = wait_op(&app, id, Duration::from_secs(60)).await;
+    host.remove_faults("sleep", &rule);
+    let log = log_text(&app, id).await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    assert_eq!(done["result"]["version"], next.as_str(), "{log:#?}");
+    assert!(
+        log.iter().any(|l| l
+            == &format!(
+                "info: an earlier attempt of this operation began building {next}: building that version"
+            )),
+        "{log:#?}"
+    );
+    let tags = image_tags(host, "alfa-lims");
+    assert!(tags.contains(&next), "{tags:?}");
+    assert!(!tags.contains(&format!("{major}.0.3-master")), "{tags:?}");
 }
