@@ -78,6 +78,9 @@ impl Kind for BuildMasterForAll {
         )
         .await;
 
+        // A cancelled release writes no lab (retry_failed writes them once the builds are done).
+        anyhow::ensure!(!ctx.is_cancelled(), "the operation was cancelled");
+
         // Each server's build: this run's child, or `ok` in the run a retry_failed retries.
         let children: HashMap<i64, operations::OperationRow> = operations::children(&db, ctx.op.id)
             .await?
