@@ -38,6 +38,9 @@ GIT_DIR_=$BASE/git
 WWW=$BASE/www
 DOCKER=$BASE/docker
 
+# Nobody answers a prompt here: git fails at once instead of asking for a password.
+export GIT_TERMINAL_PROMPT=0
+
 OUT=$(mktemp "${TMPDIR:-/tmp}/alfa-build.XXXXXX")
 trap 'rm -f -- "$OUT"' EXIT
 

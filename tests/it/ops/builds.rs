@@ -54,6 +54,10 @@ fn build_calls(host: &Host, image: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+fn tags_of(host: &Host) -> Vec<String> {
+    image_tags(host, "alfa-lims")
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -76,7 +80,7 @@ async fn builds_take_their_branch_into_an_image_leave_the_labs_alone_and_never_b
     let app = ops_app(Backend::Sqlite, false).await;
     let host = testbed::get().host(10);
     let server = register(&app, host).await;
-    make_origin(host, &unique("builds-"));
+    let origin = make_origin(host, &unique("builds-"));
     let base = Path::new(&host.base_dir);
     let docker = base.join("docker");
     let marker = docker.join(format!("clients/{}/keep.txt", unique("lab")));
@@ -158,6 +162,31 @@ async fn builds_take_their_branch_into_an_image_leave_the_labs_alone_and_never_b
     assert_eq!(done["result"]["version"], format!("{major}.0.8-master"));
     assert_eq!(read(&docker.join("BRANCH.txt")).trim(), "master");
     assert!(!docker.join("dev-only.txt").exists());
+
+    // dev's front end broken by a new commit: the build stops at that step, naming it, what
+    // npm said and what to fix; docker/ keeps the last build's files.
+    origin.commit(
+        "dev",
+        "build.js",
+        "console.error('Module not found: ./resources/js/app.js'); process.exit(1);",
+    );
+    let (done, log) = build(&app, true, &format!("/containers/{server}/build_dev")).await;
+    assert_eq!(done["status"], "error", "{log:#?}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "npm run build in {}/www failed (exit 1)",
+            host.base_dir
+        )) && error.contains("fix the front end of dev"),
+        "{error}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l == "out: Module not found: ./resources/js/app.js"),
+        "{log:#?}"
+    );
+    assert_eq!(read(&docker.join("BRANCH.txt")).trim(), "master");
+    assert!(!tags_of(host).contains(&format!("{major}.0.8-dev")));
 
     // The same tag again: refused, nothing rebuilt.
     let (done, log) = build(

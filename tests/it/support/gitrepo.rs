@@ -24,7 +24,11 @@ pub struct Origin {
 fn run_on(host: &Host, args: &[&str]) -> String {
     let mut child = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed"))
         .args(["ssh", &host.name, "bash", "-s", "--"])
-        .args(args)
+        // ssh hands the words to the remote shell as one command line: quote each.
+        .args(
+            args.iter()
+                .map(|a| format!("'{}'", a.replace('\'', r"'\''"))),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
