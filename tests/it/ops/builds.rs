@@ -408,6 +408,27 @@ async fn a_release_on_every_server_builds_where_it_can_and_writes_the_version_in
     }
     assert_eq!(rows(&lab9).await, vec![info.to_owned()]);
     assert_eq!(rows(&lab10).await, vec![info.to_owned()]);
+
+    // The labs go, so that later runs find their ports on the hosts free.
+    let (a, b) = tokio::join!(remove(&app, &lab9), remove(&app, &lab10));
+    assert_eq!((a.as_str(), b.as_str()), ("ok", "ok"));
+}
+
+/// Deletes `lab` with its database; returns how the deletion ended.
+async fn remove(app: &TestApp, lab: &Lab) -> String {
+    let id = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/clients/{}?drop_database=1", lab.id),
+            support::Body::None,
+        )
+        .await
+        .expect(202)
+        .json()["operation_id"]
+        .as_i64()
+        .unwrap();
+    let done = wait_op(app, id, Duration::from_secs(60)).await;
+    done["status"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
