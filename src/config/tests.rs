@@ -133,3 +133,16 @@ fn a_build_has_an_hour_unless_told_otherwise() {
     let err = Settings::from_vars(vars(&[("ALFA_BUILD_TIMEOUT", "long")])).unwrap_err();
     assert!(err.to_string().contains("ALFA_BUILD_TIMEOUT"), "{err}");
 }
+
+#[test]
+fn keep_images_defaults_to_3_and_takes_0_to_1000() {
+    assert_eq!(Settings::from_vars(vars(&[])).unwrap().keep_images, 3);
+    for (raw, want) in [("0", 0), ("10", 10), ("1000", 1000)] {
+        let s = Settings::from_vars(vars(&[("ALFA_KEEP_IMAGES", raw)])).unwrap();
+        assert_eq!(s.keep_images, want, "{raw}");
+    }
+    for bad in ["-1", "1001", "three"] {
+        let err = Settings::from_vars(vars(&[("ALFA_KEEP_IMAGES", bad)])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_KEEP_IMAGES"), "{bad}: {err}");
+    }
+}

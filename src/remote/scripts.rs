@@ -86,6 +86,9 @@ scripts! {
     /// The probe loop's pass on one server: `/up` of each client, maintenance, running image
     /// (`::client` lines).
     PROBE_CLIENTS = "probe_clients.sh";
+    /// Removes the LIMS images nothing uses (the newest unused kept), the dangling images and
+    /// the build cache (`::image`, `::removed`, `::reclaimed` lines).
+    PRUNE = "prune.sh";
     /// Builds a LIMS image from branch dev or master of `{base_dir}/git` (`::built` line).
     BUILD = "build.sh";
 }

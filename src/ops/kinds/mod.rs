@@ -19,6 +19,7 @@ pub mod client_reboot;
 pub mod client_switch;
 pub mod client_update;
 pub mod images;
+pub mod prune;
 pub mod reboot_server;
 pub mod server_all;
 
@@ -45,6 +46,7 @@ pub fn registry() -> Registry {
         .with(server_all::MigrateAll)
         .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
+        .with(prune::Prune)
         .with(build::BuildDev)
         .with(build::BuildMaster)
         .with(build_all::BuildMasterForAll)
