@@ -10,7 +10,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests need (test hosts, ACME, SMTP, linters, benchmarks).
 PACKAGES=(openssh-server nginx certbot python3-certbot-nginx pebble python3-aiosmtpd shellcheck
-  wrk postgresql-client redis-tools mariadb-client curl sudo)
+  wrk postgresql-client redis-tools mariadb-client curl sudo composer rsync)
 
 install_missing() {
   local missing=()

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod builds;
 pub mod client_commands;
 mod client_input;
 pub mod client_mail;
@@ -66,6 +67,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(metrics::router())
         .merge(webhooks::router())
         .merge(server_all::router())
+        .merge(builds::router())
         .merge(prune::router())
 }
 

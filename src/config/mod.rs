@@ -38,6 +38,7 @@ const KNOWN: &[&str] = &[
     "ALFA_SHUTDOWN_GRACE",
     "ALFA_OPERATION_LEASE",
     "ALFA_COMMAND_TIMEOUT",
+    "ALFA_BUILD_TIMEOUT",
     "ALFA_SSH_KEY",
     "ALFA_SSH_MAX_INFLIGHT",
     "ALFA_PAGE_CACHE_MB",
@@ -107,6 +108,8 @@ pub struct Settings {
     pub operation_lease: Duration,
     /// Default time limit of one remote command.
     pub command_timeout: Duration,
+    /// Time limit of an image build (`build_dev`, `build_master`: git, composer, npm, docker).
+    pub build_timeout: Duration,
     /// Private key the workers log in to servers with (generated when missing).
     pub ssh_key: PathBuf,
     /// Commands in flight per server over its one connection (below sshd's MaxSessions).
@@ -270,6 +273,7 @@ impl Settings {
             shutdown_grace: src.duration("ALFA_SHUTDOWN_GRACE", 60)?,
             operation_lease: src.duration("ALFA_OPERATION_LEASE", 30)?,
             command_timeout: src.duration("ALFA_COMMAND_TIMEOUT", 600)?,
+            build_timeout: src.duration("ALFA_BUILD_TIMEOUT", 3600)?,
             ssh_key: src
                 .get("ALFA_SSH_KEY")
                 .map_or_else(|| data_dir.join("id_ed25519"), PathBuf::from),

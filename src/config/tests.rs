@@ -125,6 +125,16 @@ fn the_probe_interval_defaults_to_a_minute_and_turns_off_with_0_or_off() {
 }
 
 #[test]
+fn a_build_has_an_hour_unless_told_otherwise() {
+    let s = Settings::from_vars(vars(&[])).unwrap();
+    assert_eq!(s.build_timeout, Duration::from_secs(3600));
+    let s = Settings::from_vars(vars(&[("ALFA_BUILD_TIMEOUT", "2h")])).unwrap();
+    assert_eq!(s.build_timeout, Duration::from_secs(7200));
+    let err = Settings::from_vars(vars(&[("ALFA_BUILD_TIMEOUT", "long")])).unwrap_err();
+    assert!(err.to_string().contains("ALFA_BUILD_TIMEOUT"), "{err}");
+}
+
+#[test]
 fn keep_images_defaults_to_3_and_takes_0_to_1000() {
     assert_eq!(Settings::from_vars(vars(&[])).unwrap().keep_images, 3);
     for (raw, want) in [("0", 0), ("10", 10), ("1000", 1000)] {

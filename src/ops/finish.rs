@@ -72,6 +72,22 @@ impl Ending {
     }
 }
 
+/// An error that keeps a result: a kind returns it (`Err(FailedWith { .. }.into())`) to end
+/// `error` with `message` and still store `result` (a fan-out's per-target results).
+#[derive(Debug)]
+pub struct FailedWith {
+    pub message: String,
+    pub result: Value,
+}
+
+impl std::fmt::Display for FailedWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FailedWith {}
+
 /// What a cancel request did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cancel {

@@ -25,7 +25,7 @@ use anyhow::Context as _;
 
 pub use check_host::{Check, CheckReport};
 pub use context::OpContext;
-pub use finish::{Cancel, Ending};
+pub use finish::{Cancel, Ending, FailedWith};
 pub use kind::{Kind, On, Registry, new_operation};
 pub use log::{LogWriter, OpLog};
 pub use retry::Retry;

@@ -112,7 +112,12 @@ impl Engine {
         let ending = match outcome {
             Ok(result) => Ending::ok(result),
             Err(_) if cancel.is_cancelled() => Ending::cancelled("cancelled on request"),
-            Err(err) => Ending::error(format!("{err:#}")),
+            Err(err) => Ending {
+                result: err
+                    .downcast_ref::<super::finish::FailedWith>()
+                    .map(|failed| failed.result.clone()),
+                ..Ending::error(format!("{err:#}"))
+            },
         };
         self.finish(held(op, stepped), ending).await?;
         Ok(())

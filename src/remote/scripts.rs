@@ -89,6 +89,8 @@ scripts! {
     /// Removes the LIMS images nothing uses (the newest unused kept), the dangling images and
     /// the build cache (`::image`, `::removed`, `::reclaimed` lines).
     PRUNE = "prune.sh";
+    /// Builds a LIMS image from branch dev or master of `{base_dir}/git` (`::built` line).
+    BUILD = "build.sh";
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! The kinds of operation, one file each. Adding a kind: a file here with a type implementing
 //! [`Kind`](super::Kind), its `pub mod` line, and its line in [`registry`].
 
+pub mod build;
+pub mod build_all;
+pub mod build_version;
 pub mod cert_check;
 pub mod client_admin_password;
 pub mod client_copy;
@@ -44,4 +47,7 @@ pub fn registry() -> Registry {
         .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
         .with(prune::Prune)
+        .with(build::BuildDev)
+        .with(build::BuildMaster)
+        .with(build_all::BuildMasterForAll)
 }

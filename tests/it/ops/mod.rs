@@ -2,6 +2,8 @@
 //! queue (SQLite) and on Redis (with PostgreSQL), the production pairing.
 
 mod actions;
+mod build_release;
+mod builds;
 mod creation;
 mod creation_faults;
 mod engine;

@@ -6,6 +6,7 @@
 
 pub mod contract;
 pub mod eventually;
+pub mod gitrepo;
 mod http;
 pub mod jobs;
 pub mod smtp;
