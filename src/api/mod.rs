@@ -9,6 +9,7 @@ pub mod client_switch;
 pub mod client_transfer;
 pub mod clients;
 pub mod clients_actions;
+pub mod deploy;
 mod doc;
 pub mod events;
 pub mod fleet;
@@ -65,6 +66,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(metrics::router())
         .merge(webhooks::router())
         .merge(server_all::router())
+        .merge(deploy::router())
 }
 
 /// The OpenAPI document of the whole API, as served at `/openapi.json`.

@@ -4,6 +4,7 @@
 mod actions;
 mod creation;
 mod creation_faults;
+mod deploy;
 mod engine;
 mod fanout;
 mod faults;

@@ -1,0 +1,323 @@
+//! `deploy` of a server: a dry run reports what would change (masked) and writes nothing; the
+//! real one rewrites only what differs, keeps every secret and the keys a `.env` gained,
+//! reloads nginx once for all vhosts, recreates only the containers whose files changed, and
+//! the labs still answer through nginx.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use super::creation::https_get;
+use super::lifecycle::*;
+use super::*;
+
+/// A file of a lab's folder on its host.
+pub fn lab_file(lab: &Lab, name: &str) -> PathBuf {
+    PathBuf::from(&lab.host.base_dir)
+        .join("docker/clients")
+        .join(&lab.subdomain)
+        .join(name)
+}
+
+/// The lab's live vhost.
+pub fn vhost_file(lab: &Lab) -> PathBuf {
+    PathBuf::from(&lab.host.base_dir)
+        .join("nginx")
+        .join(format!("{}.conf", lab.subdomain))
+}
+
+/// Bytes and modification time of each file, to prove a file was not written.
+pub fn snapshot(paths: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>, SystemTime)> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let mtime = std::fs::metadata(p).unwrap().modified().unwrap();
+            (p.clone(), bytes, mtime)
+        })
+        .collect()
+}
+
+#[track_caller]
+pub fn assert_untouched(before: &[(PathBuf, Vec<u8>, SystemTime)]) {
+    for (path, bytes, mtime) in before {
+        let now = std::fs::read(path).unwrap();
+        assert!(now == *bytes, "{} changed", path.display());
+        assert_eq!(
+            std::fs::metadata(path).unwrap().modified().unwrap(),
+            *mtime,
+            "{} was written",
+            path.display()
+        );
+    }
+}
+
+/// Every file deploy renders for `lab`.
+pub fn lab_files(lab: &Lab) -> Vec<PathBuf> {
+    [
+        ".env",
+        "docker-compose.yml",
+        "php/add_vars.ini",
+        "maintenance/index.html",
+    ]
+    .iter()
+    .map(|n| lab_file(lab, n))
+    .chain([vhost_file(lab)])
+    .collect()
+}
+
+/// Runs `sql` on the app's own database (a change made behind the API's back, as an operator's
+/// edit of a template-visible datum would be).
+pub async fn app_sql(app: &TestApp, sql: &str) {
+    use sqlx::Connection as _;
+    match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The calls recorded on `host` after the first `mark` ones.
+pub fn calls_since(host: &Host, mark: usize) -> Vec<String> {
+    host.calls().iter().skip(mark).map(testbed::argv).collect()
+}
+
+/// The report of `lab` in a deploy's (or reconfigurate's) result.
+pub fn report<'a>(done: &'a Value, lab: &Lab) -> &'a Value {
+    done["result"]["clients"]
+        .as_array()
+        .unwrap_or_else(|| panic!("clients in {done}"))
+        .iter()
+        .find(|c| c["client_id"] == lab.id)
+        .unwrap_or_else(|| panic!("lab {} in {done}", lab.id))
+}
+
+/// The changed file `name` in a client's report.
+fn changed<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
+    report["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["file"] == name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_reports_then_rewrites_only_what_changed_keeping_secrets_and_reloading_nginx_once() {
+    let app = ops_app(Backend::Sqlite, false).await;
+    let host = testbed::get().host(1);
+    let server = lifecycle_server(&app, host, "mariadb").await;
+    let (a, b, c) = tokio::join!(
+        lab_on_server(&app, server, host, "mariadb"),
+        lab_on_server(&app, server, host, "mariadb"),
+        lab_on_server(&app, server, host, "mariadb"),
+    );
+    let env_a = env_file(host, &a.subdomain);
+    let (app_key, db_password, token) = (
+        env_value(&env_a, "APP_KEY"),
+        env_value(&env_a, "DB_PASSWORD"),
+        env_value(&env_a, "ALFA_CLOUD_TOKEN"),
+    );
+    for secret in [&app_key, &db_password, &token] {
+        app.secret(secret);
+    }
+
+    // Nothing changed since creation: a dry run finds every file as rendered.
+    let op = start(&app, &format!("/server/{server}/deploy?dry_run=1")).await;
+    let done = wait_op(&app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
+    for lab in [&a, &b, &c] {
+        assert_eq!(
+            report(&done, lab)["changed"],
+            serde_json::json!([]),
+            "{done}"
+        );
+    }
+
+    // a's time zone and the allowed addresses of a and b change in our database; a's .env on
+    // the host drifted (a password edited by hand) and gained a key of its own.
+    app_sql(
+        &app,
+        &format!(
+            "UPDATE clients SET timezone = 'Asia/Tokyo' WHERE id = {}",
+            a.id
+        ),
+    )
+    .await;
+    app_sql(
+        &app,
+        &format!(
+            "UPDATE clients SET allowed_ips = '[\"127.0.0.0/8\"]' WHERE id IN ({}, {})",
+            a.id, b.id
+        ),
+    )
+    .await;
+    let env_path = lab_file(&a, ".env");
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    let drifted = text.replace(&db_password, "edited-by-hand") + "FEATURE_FLAG=on\n";
+    std::fs::write(&env_path, drifted).unwrap();
+
+    // The dry run names a's .env (masked) and php settings and both vhosts; writes nothing.
+    let all: Vec<PathBuf> = [&a, &b, &c].iter().flat_map(|l| lab_files(l)).collect();
+    let before = snapshot(&all);
+    let mark = host.calls().len();
+    let op = start(&app, &format!("/servers/{server}/deploy?dry_run=1")).await;
+    let done = wait_op(&app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
+    let ra = report(&done, &a);
+    let env = changed(ra, ".env").unwrap_or_else(|| panic!("{ra}"));
+    let keys = &env["keys"]["changed"];
+    assert!(
+        keys.as_array().unwrap().contains(&serde_json::json!(
+            {"key": "APP_TIMEZONE", "from": "Europe/Moscow", "to": "Asia/Tokyo"}
+        )),
+        "{env}"
+    );
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"key": "DB_PASSWORD", "from": "***", "to": "***"})),
+        "{env}"
+    );
+    assert_eq!(env["keys"]["removed"], serde_json::json!([]), "kept: {env}");
+    let ini = changed(ra, "php/add_vars.ini").unwrap_or_else(|| panic!("{ra}"));
+    assert!(
+        ini["diff"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("+date.timezone = Asia/Tokyo")),
+        "{ini}"
+    );
+    assert!(changed(ra, "vhost").is_some(), "{ra}");
+    assert_eq!(ra["would_recreate"], true);
+    let rb = report(&done, &b);
+    assert_eq!(
+        rb["changed"].as_array().unwrap().len(),
+        1,
+        "only b's vhost: {rb}"
+    );
+    assert!(
+        changed(rb, "vhost").unwrap()["diff"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("+        allow 127.0.0.0/8;"))
+    );
+    assert_eq!(report(&done, &c)["changed"], serde_json::json!([]));
+    assert_untouched(&before);
+    let since = calls_since(host, mark);
+    for lab in [&a, &b, &c] {
+        let project = format!("alfa_{}", lab.subdomain);
+        assert!(
+            !since.iter().any(|call| call.contains(&project)),
+            "no docker call about {project} in a dry run: {since:#?}"
+        );
+    }
+    for lab in [&a, &b] {
+        assert!(
+            !vhost_file(lab).with_extension("conf.new").exists(),
+            "nothing staged"
+        );
+    }
+    assert!(
+        !since.iter().any(|c| c.contains("nginx -s reload")),
+        "{since:#?}"
+    );
+
+    // The deploy: a's files and both vhosts; one reload; only a recreated.
+    let untouched_c = snapshot(&lab_files(&c));
+    let untouched_b = snapshot(&lab_files(&b)[..4]);
+    let mark = host.calls().len();
+    let op = start(&app, &format!("/server/{server}/deploy")).await;
+    let done = wait_op(&app, op, Duration::from_secs(180)).await;
+    let log = log_text(&app, op).await;
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    assert_eq!(done["result"]["counts"]["ok"], 3, "{done}");
+    assert_eq!(report(&done, &a)["recreated"], true, "{done}");
+    assert_eq!(report(&done, &b)["recreated"], false, "{done}");
+    let env_a = env_file(host, &a.subdomain);
+    assert_eq!(env_value(&env_a, "APP_TIMEZONE"), "Asia/Tokyo");
+    assert_eq!(env_value(&env_a, "APP_KEY"), app_key);
+    assert_eq!(
+        env_value(&env_a, "DB_PASSWORD"),
+        db_password,
+        "the sealed one again"
+    );
+    assert_eq!(env_value(&env_a, "ALFA_CLOUD_TOKEN"), token);
+    assert_eq!(
+        env_value(&env_a, "FEATURE_FLAG"),
+        "on",
+        "a key of its own survives"
+    );
+    assert!(
+        std::fs::read_to_string(lab_file(&a, "php/add_vars.ini"))
+            .unwrap()
+            .contains("date.timezone = Asia/Tokyo")
+    );
+    for lab in [&a, &b] {
+        assert!(
+            std::fs::read_to_string(vhost_file(lab))
+                .unwrap()
+                .contains("allow 127.0.0.0/8;")
+        );
+    }
+    assert_untouched(&untouched_c);
+    assert_untouched(&untouched_b);
+    let since = calls_since(host, mark);
+    let recreated = |lab: &Lab| {
+        since
+            .iter()
+            .any(|c| c.contains(&format!("alfa_{} ", lab.subdomain)) && c.contains(" up "))
+    };
+    assert!(recreated(&a), "{since:#?}");
+    assert!(!recreated(&b) && !recreated(&c), "{since:#?}");
+    assert_eq!(
+        since
+            .iter()
+            .filter(|c| c.contains("nginx -s reload"))
+            .count(),
+        1,
+        "one reload for both vhosts: {since:#?}"
+    );
+    for lab in [&a, &b, &c] {
+        let reply = https_get(host, &lab.fqdn, "/up").await;
+        assert_eq!(reply.status(), 200, "{} through nginx", lab.subdomain);
+    }
+
+    // Again: nothing left to change, nothing written, restarted or reloaded.
+    let all_now = snapshot(&all);
+    let mark = host.calls().len();
+    let op = start(&app, &format!("/server/{server}/deploy")).await;
+    let done = wait_op(&app, op, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
+    assert_untouched(&all_now);
+    let since = calls_since(host, mark);
+    assert!(
+        !since
+            .iter()
+            .any(|c| c.contains(" up ") || c.contains("nginx -s reload")),
+        "{since:#?}"
+    );
+
+    app.get(&format!("/server/{server}/deploy?dry_run=maybe"))
+        .await
+        .expect(422);
+    app.get(&format!("/server/{server}/deploy?remove_stale=1"))
+        .await
+        .expect(422);
+    app.get("/server/999999/deploy").await.expect(404);
+}
