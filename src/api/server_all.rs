@@ -16,13 +16,14 @@ use utoipa_axum::routes;
 use super::auth::AdminUser;
 use super::client_switch::TwoSegments;
 use super::input::{Id, Params, parse_bool, parse_int};
-use super::operations::{load, submit};
+use super::operations::{accepted, load, submit};
 use crate::domain::VersionTag;
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::ops::fanout::FanOut;
+use crate::ops::On;
+use crate::ops::fanout::{FanOut, Retry};
 use crate::ops::kinds::server_all::{MigrateAll, SwitchAll};
-use crate::ops::{Kind as _, On};
 use crate::state::AppState;
+use crate::store::operations::NewOperation;
 use crate::store::{operations, servers};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -171,9 +172,9 @@ pub async fn switch_all_servers(
     start_switch_all(&state, &user, segments, &p).await
 }
 
-/// Run a fan-out again for only the clients it did not bring to `ok` (its failed children and
-/// those it never started): a new parent operation of the same kind and settings. 409 unless
-/// the operation is a fan-out that has ended in error or was cancelled.
+/// Run a fan-out again for only the targets it did not bring to `ok` (its failed children and
+/// those it never started): a new parent operation of the same kind and settings, on the
+/// same server. 409 unless the operation is a fan-out that has ended in error or was cancelled.
 #[utoipa::path(post, path = "/operations/{id}/retry_failed", tag = "operations", params(("id" = i64, Path)),
     responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody)))]
@@ -183,39 +184,29 @@ pub async fn retry_failed(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     let op = load(&state, id).await?;
-    if op.kind != MigrateAll::NAME && op.kind != SwitchAll::NAME {
+    let Some(kind) = state.engine.kinds.fan_out(&op.kind) else {
         return Err(ApiError::Conflict(format!(
-            "operation {id} is a {}, not a fan-out over clients (migrate_all, switch_all): retry it with POST /operations/{id}/retry",
+            "operation {id} is a {}, not a fan-out: retry it with POST /operations/{id}/retry",
             op.kind
         )));
-    }
+    };
     if op.status != "error" && op.status != "cancelled" {
         return Err(ApiError::Conflict(format!(
-            "operation {id} is {}: only a fan-out that ended in error or was cancelled has failed clients to retry",
+            "operation {id} is {}: only a fan-out that ended in error or was cancelled has failed targets to retry",
             op.status
         )));
     }
-    let server_id = op
-        .server_id
-        .ok_or_else(|| ApiError::Conflict(format!("operation {id} names no server")))?;
-    let done_ok = operations::children_ok_clients(&state.db, id).await?;
-    let active = crate::store::probes::targets(&state.db).await?;
-    let only: Vec<i64> = active
-        .iter()
-        .filter(|t| t.server_id == server_id && !done_ok.contains(&t.id))
-        .map(|t| t.id)
-        .collect();
-    if only.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "every active client of operation {id}'s server ended ok: nothing to retry"
-        )));
-    }
-    let mut params: serde_json::Value =
-        serde_json::from_str(&op.params).unwrap_or_else(|_| json!({}));
-    params["only"] = json!(only);
-    if op.kind == MigrateAll::NAME {
-        submit::<MigrateAll>(&state, &user, On::server(server_id), params).await
-    } else {
-        submit::<SwitchAll>(&state, &user, On::server(server_id), params).await
-    }
+    let children = operations::children(&state.db, id).await?;
+    let retry = NewOperation {
+        kind,
+        server_id: op.server_id,
+        client_id: op.client_id,
+        parent_id: None,
+        lock_scope: op.lock_scope.parse().map_err(ApiError::Internal)?,
+        requested_by: user.0.clone(),
+        params: Retry::params_after(&op, &children),
+        max_attempts: op.max_attempts,
+    };
+    let id = state.engine.submit_row(&retry).await?;
+    Ok(accepted(id))
 }

@@ -26,6 +26,9 @@ pub trait Kind: Send + Sync + 'static {
     /// Default time limit of each remote command it runs; `None`: `ALFA_COMMAND_TIMEOUT`.
     /// A single call may still set its own (`ctx.script(…).timeout(…)`).
     const COMMAND_TIMEOUT: Option<Duration> = None;
+    /// A parent running its children through [`crate::ops::fanout`]: `POST
+    /// /operations/{id}/retry_failed` may run it again for the children that did not end `ok`.
+    const FAN_OUT: bool = false;
 
     /// Does the work; the `Value` is stored as the operation's result.
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value>;
@@ -87,6 +90,7 @@ pub fn new_operation<K: Kind>(on: On, params: Value, requested_by: &str) -> NewO
 pub(super) trait Registered: Send + Sync {
     fn command_timeout(&self) -> Option<Duration>;
     fn max_attempts(&self) -> i64;
+    fn fan_out(&self) -> bool;
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value>;
     async fn on_finish(
         &self,
@@ -104,6 +108,10 @@ impl<K: Kind> Registered for K {
 
     fn max_attempts(&self) -> i64 {
         K::MAX_ATTEMPTS
+    }
+
+    fn fan_out(&self) -> bool {
+        K::FAN_OUT
     }
 
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value> {
@@ -154,6 +162,14 @@ impl Registry {
         let mut names: Vec<&'static str> = self.kinds.keys().copied().collect();
         names.sort_unstable();
         names
+    }
+
+    /// The registered name of a fan-out kind called `name` (None: unknown, or not a fan-out).
+    pub fn fan_out(&self, name: &str) -> Option<&'static str> {
+        self.kinds
+            .get_key_value(name)
+            .filter(|(_, kind)| kind.fan_out())
+            .map(|(name, _)| *name)
     }
 
     pub(super) fn get(&self, name: &str) -> Option<Arc<dyn Registered>> {

@@ -68,13 +68,12 @@ pub async fn children_summary(db: &Db, parent_id: i64) -> sqlx::Result<Vec<(Stri
     })
 }
 
-/// The clients whose child operation of `parent_id` ended `ok`.
-pub async fn children_ok_clients(db: &Db, parent_id: i64) -> sqlx::Result<Vec<i64>> {
+/// The child operations of `parent_id`, oldest first (a fan-out run again adopts them).
+pub async fn children(db: &Db, parent_id: i64) -> sqlx::Result<Vec<OperationRow>> {
     with_db!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT client_id FROM operations \
-             WHERE parent_id = $1 AND status = 'ok' AND client_id IS NOT NULL",
-        )
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM operations WHERE parent_id = $1 ORDER BY id"
+        )))
         .bind(parent_id)
         .fetch_all(pool)
         .await

@@ -16,7 +16,7 @@ use super::webhooks;
 use super::{Db, with_db};
 
 pub use super::handover::{TakeOver, requeue, take_over};
-pub use super::operation_list::{OperationQuery, children_ok_clients, children_summary, list};
+pub use super::operation_list::{OperationQuery, children, children_summary, list};
 
 /// Which operations exclude each other while running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,18 @@ impl LockScope {
             Self::Server => "server",
             Self::None => "none",
         }
+    }
+}
+
+impl std::str::FromStr for LockScope {
+    type Err = anyhow::Error;
+
+    /// The stored spelling back ([`LockScope::as_str`]).
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        [Self::Client, Self::Server, Self::None]
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| anyhow::anyhow!("unknown lock scope {s:?} stored"))
     }
 }
 
