@@ -19,6 +19,7 @@ use super::operations::submit;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::ops::On;
 use crate::ops::kinds::deploy::Deploy;
+use crate::ops::kinds::reconfigurate::Reconfigurate;
 use crate::state::AppState;
 use crate::store::servers;
 
@@ -28,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deploy_post))
         .routes(routes!(deploy_servers_get))
         .routes(routes!(deploy_servers_post))
+        .routes(routes!(reconfigurate_get))
+        .routes(routes!(reconfigurate_post))
 }
 
 /// The options of a deploy or a reconfigurate, from the query (or a POST's body).
@@ -178,4 +181,45 @@ pub async fn deploy_servers_post(
     Input(body): Input<Options>,
 ) -> ApiResult<Response> {
     start_deploy(&state, &user, id, &options.over(body)).await
+}
+
+async fn start_reconfigurate(
+    state: &AppState,
+    user: &AdminUser,
+    options: &Options,
+) -> ApiResult<Response> {
+    let params = options.params(state, true)?;
+    submit::<Reconfigurate>(state, user, On::default(), params).await
+}
+
+/// On every active server: `git pull` (fast-forward only) of master in `{base_dir}/git`, then
+/// every active client's `.env` merged with the repository's `.env.example` — new keys added
+/// with the example's values, existing values kept, keys the example dropped reported (and
+/// removed with `remove_stale=1`, never those the template writes) — and the containers whose
+/// `.env` changed recreated. A parent operation with one `server_reconfigurate` child per
+/// server (each holding its server's lock); a server whose checkout is dirty or diverged fails
+/// alone. `dry_run=1`: `git fetch` only, `.env.example` read from `origin/master`, nothing
+/// written.
+#[utoipa::path(get, path = "/clients/reconfigurate", tag = "fleet", params(Options),
+    responses((status = 202, body = super::operations::Queued), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn reconfigurate_get(
+    State(state): State<AppState>,
+    Params(options): Params<Options>,
+    Extension(user): Extension<AdminUser>,
+) -> ApiResult<Response> {
+    start_reconfigurate(&state, &user, &options).await
+}
+
+/// The same as `GET /clients/reconfigurate`; the options may come as form fields or JSON.
+#[utoipa::path(post, path = "/clients/reconfigurate", tag = "fleet", params(Options),
+    request_body(content = Options, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn reconfigurate_post(
+    State(state): State<AppState>,
+    Params(options): Params<Options>,
+    Extension(user): Extension<AdminUser>,
+    Input(body): Input<Options>,
+) -> ApiResult<Response> {
+    start_reconfigurate(&state, &user, &options.over(body)).await
 }

@@ -7,8 +7,9 @@
 //! back and the error naming the client whose vhost nginx refused.
 //!
 //! `dry_run`: the children only compare; nothing is written, staged, reloaded or restarted.
-//! `only` (client ids) limits it to those clients: what `retry_failed` sets. The result is the
-//! fan-out's (`counts`, `children`) with each client's report under `clients`.
+//! `retry_failed` runs it again for the clients that did not end ok. The result is the
+//! fan-out's (`counts`, `children`, each child's report as its `result`) with `vhosts`: the
+//! vhosts replaced and whether nginx was reloaded.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use crate::ops::fanout::{self, FanOut, Target};
 use crate::ops::kinds::client_deploy::ClientDeploy;
 use crate::ops::{Kind, OpContext};
 use crate::remote::scripts;
-use crate::store::operations::{self, LockScope, OperationQuery};
+use crate::store::operations::{self, LockScope};
 use crate::store::probes;
 
 #[derive(Debug, Deserialize)]
@@ -28,38 +29,19 @@ struct Params {
     how: FanOut,
     #[serde(default)]
     dry_run: bool,
-    /// Only these clients (a retry of the failed ones).
-    #[serde(default)]
-    only: Option<Vec<i64>>,
 }
 
-/// The reports of the children of `parent` that ended ok, by client (the latest child of each).
-pub async fn child_reports(ctx: &OpContext, parent: i64) -> anyhow::Result<BTreeMap<i64, Value>> {
-    let children = operations::list(
-        &ctx.engine().db,
-        &OperationQuery {
-            parent_id: Some(parent),
-            page: 1,
-            per_page: 100_000,
-            ..OperationQuery::default()
-        },
-    )
-    .await?;
-    let mut reports = BTreeMap::new();
-    // Oldest first, so a later attempt's child wins.
-    for child in children.items.iter().rev() {
-        let key = child.client_id.or(child.server_id).unwrap_or(child.id);
-        let report = match (&child.status[..], child.result.as_deref()) {
-            ("ok", Some(result)) => serde_json::from_str(result).unwrap_or(Value::Null),
-            (status, _) => json!({
-                "operation_id": child.id,
-                "status": status,
-                "error": child.error,
-            }),
-        };
-        reports.insert(key, report);
-    }
-    Ok(reports)
+/// The reports of the children of `parent` that ended ok, by client.
+async fn child_reports(ctx: &OpContext, parent: i64) -> anyhow::Result<BTreeMap<i64, Value>> {
+    let children = operations::children(&ctx.engine().db, parent).await?;
+    Ok(children
+        .into_iter()
+        .filter(|child| child.status == "ok")
+        .filter_map(|child| {
+            let report = serde_json::from_str(child.result.as_deref()?).ok()?;
+            Some((child.client_id?, report))
+        })
+        .collect())
 }
 
 pub struct Deploy;
@@ -68,21 +50,20 @@ pub struct Deploy;
 impl Kind for Deploy {
     const NAME: &'static str = "deploy";
     const LOCK: LockScope = LockScope::Server;
+    const FAN_OUT: bool = true;
 
     async fn run(&self, ctx: &mut OpContext) -> anyhow::Result<Value> {
         let params: Params = serde_json::from_str(&ctx.op.params)?;
         let server = ctx.server()?.clone();
         ctx.step("clients").await?;
-        let only = params.only.as_deref();
         let targets: Vec<Target> = probes::targets(&ctx.engine().db)
             .await?
             .into_iter()
             .filter(|t| t.server_id == server.id)
-            .filter(|t| only.is_none_or(|ids| ids.contains(&t.id)))
             .map(|t| Target {
                 server_id: t.server_id,
-                client_id: t.id,
-                subdomain: t.subdomain,
+                client_id: Some(t.id),
+                name: t.subdomain,
             })
             .collect();
         if params.dry_run {
@@ -145,11 +126,9 @@ impl Kind for Deploy {
                 }
             }
         }
-        let clients: Vec<Value> = reports.into_values().collect();
         match (fanned, vhost_error) {
             (Ok(mut result), None) => {
                 result["dry_run"] = json!(dry_run);
-                result["clients"] = json!(clients);
                 result["vhosts"] = vhosts;
                 Ok(result)
             }

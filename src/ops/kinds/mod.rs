@@ -19,6 +19,7 @@ pub mod client_update;
 pub mod deploy;
 pub mod images;
 pub mod reboot_server;
+pub mod reconfigurate;
 pub mod server_all;
 
 use super::Registry;
@@ -46,4 +47,6 @@ pub fn registry() -> Registry {
         .with(client_mail::ClientMail)
         .with(deploy::Deploy)
         .with(client_deploy::ClientDeploy)
+        .with(reconfigurate::Reconfigurate)
+        .with(reconfigurate::ServerReconfigurate)
 }

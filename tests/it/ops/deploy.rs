@@ -98,14 +98,14 @@ pub fn calls_since(host: &Host, mark: usize) -> Vec<String> {
     host.calls().iter().skip(mark).map(testbed::argv).collect()
 }
 
-/// The report of `lab` in a deploy's (or reconfigurate's) result.
+/// The report of `lab` in a deploy's result (its child's result).
 pub fn report<'a>(done: &'a Value, lab: &Lab) -> &'a Value {
-    done["result"]["clients"]
+    &done["result"]["children"]
         .as_array()
-        .unwrap_or_else(|| panic!("clients in {done}"))
+        .unwrap_or_else(|| panic!("children in {done}"))
         .iter()
         .find(|c| c["client_id"] == lab.id)
-        .unwrap_or_else(|| panic!("lab {} in {done}", lab.id))
+        .unwrap_or_else(|| panic!("lab {} in {done}", lab.id))["result"]
 }
 
 /// The changed file `name` in a client's report.
