@@ -13,6 +13,7 @@ mod lifecycle;
 mod mail;
 mod probes;
 mod queue;
+mod reconfigurate;
 mod schedule;
 mod seams;
 mod switch;
