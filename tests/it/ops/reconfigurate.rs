@@ -268,6 +268,42 @@ async fn reconfigurate_pulls_merges_env_example_keeps_values_and_fails_only_the_
     let env_a = env_file(h1, &a.subdomain);
     assert_eq!(env_value(&env_a, "NEW_KEY"), "hello world");
     assert_eq!(env_value(&env_a, "SERVICE_TOKEN"), "example-token");
+    // A server that is down fails at once, alone; the others end ok.
+    let name = unique("down-");
+    let down = app
+        .create_server(&[
+            ("name", &name),
+            ("host", &h2.addr),
+            ("domain", &format!("{name}.test")),
+            ("ssh_port", "1"),
+            ("ssh_user", &testbed::get().user),
+            ("base_dir", &h2.base_dir),
+        ])
+        .await;
+    let op = start(&app, "/clients/reconfigurate").await;
+    let done = wait_op(&app, op, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "error", "{:#?}", log_text(&app, op).await);
+    let error = done["error"].as_str().unwrap();
+    assert!(error.contains(&format!("1 of 3 failed: {name}")), "{error}");
+    let child = app
+        .get(&format!("/operations?parent_id={op}&status=error"))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(child["items"][0]["server_id"], down, "{child}");
+    let child_error = child["items"][0]["error"].as_str().unwrap();
+    assert!(
+        child_error.contains(&format!("({}:1)", h2.addr)),
+        "{child_error}"
+    );
+    assert_eq!(
+        app.get(&format!("/operations?parent_id={op}&status=ok"))
+            .await
+            .expect(200)
+            .json()["total"],
+        2
+    );
+
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&origin);
 }
