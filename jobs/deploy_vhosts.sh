@@ -25,8 +25,12 @@ for sub in "$@"; do
     mv -f -- "$conf.prev" "$conf" # an install that was interrupted: its previous vhost first
     say "restored $conf from an interrupted install"
   fi
-  [[ -f $conf.new ]] ||
-    die "no uploaded vhost at $conf.new: the deploy uploads it before this job; run the deploy again"
+  if [[ ! -f $conf.new ]]; then
+    # the engine passes only what its children staged: an earlier attempt installed it already
+    say "no staged vhost $conf.new (installed by an earlier attempt of this deploy): skipped"
+    unchanged=$((unchanged + 1))
+    continue
+  fi
   if [[ -f $conf ]] && cmp -s -- "$conf" "$conf.new"; then
     rm -f -- "$conf.new" "$conf.prev"
     unchanged=$((unchanged + 1))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::deploy::{assert_untouched, calls_since, lab_file, snapshot};
+use super::deploy::{assert_untouched, calls_since, lab_file, remove_labs, snapshot};
 use super::lifecycle::*;
 use super::*;
 
@@ -242,7 +242,15 @@ async fn reconfigurate_pulls_merges_env_example_keeps_values_and_fails_only_the_
     );
 
     // remove_stale: OLD_FLAG goes; the keys the template writes stay.
-    let op = start(&app, "/clients/reconfigurate?remove_stale=1").await;
+    let reply = app
+        .post(
+            "/clients/reconfigurate",
+            support::Body::Json(serde_json::json!({ "remove_stale": true })),
+        )
+        .await
+        .expect(202)
+        .json();
+    let op = reply["operation_id"].as_i64().unwrap();
     let done = wait_op(&app, op, Duration::from_secs(120)).await;
     assert_eq!(done["status"], "ok", "{:#?}", log_text(&app, op).await);
     assert_eq!(
@@ -304,6 +312,7 @@ async fn reconfigurate_pulls_merges_env_example_keeps_values_and_fails_only_the_
         2
     );
 
+    remove_labs(&app, &[&a, &b, &c]).await;
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir_all(&origin);
 }
