@@ -159,14 +159,17 @@ impl Kind for ClientDeploy {
         }
 
         let mut written = Vec::new();
+        if planned
+            .iter()
+            .any(|p| p.change.is_some() && p.name.contains('/'))
+        {
+            // Their folders exist since creation, but a hand-removed one is made again.
+            ctx.script(scripts::CLIENT_DIRS)
+                .args([place.base_dir.clone(), place.subdomain.clone()])
+                .run()
+                .await?;
+        }
         for file in planned.iter().filter(|p| p.change.is_some()) {
-            if file.name == "maintenance/index.html" || file.name == "php/add_vars.ini" {
-                // Their folders exist since creation, but a hand-removed one is made again.
-                ctx.script(scripts::CLIENT_DIRS)
-                    .args([place.base_dir.clone(), place.subdomain.clone()])
-                    .run()
-                    .await?;
-            }
             ctx.upload(&file.path, file.text.as_bytes(), file.mode)
                 .await
                 .with_context(|| format!("writing {} of {}", file.name, client.subdomain))?;
