@@ -70,7 +70,7 @@ fi
 log "test hosts (scripts/testbed up)"
 # Stopped whatever happens, so nothing is left running after the suite.
 trap 'scripts/testbed down >/dev/null 2>&1 || true' EXIT
-scripts/testbed up 10
+scripts/testbed up 11
 
 log "cargo test"
 if [[ ${1:-} == "--" ]]; then shift; fi

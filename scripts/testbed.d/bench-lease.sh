@@ -5,7 +5,7 @@
 started_testbed=
 status=$(scripts/testbed status 2>/dev/null || true)
 if [[ $status != *sshd=up* ]]; then
-  scripts/testbed up 10 >/dev/null
+  scripts/testbed up 11 >/dev/null
   started_testbed=1
 fi
 stop_testbed() {

@@ -18,6 +18,7 @@ mod idempotency;
 pub mod input;
 pub mod metrics;
 pub mod operations;
+pub mod prune;
 pub mod server_all;
 mod server_input;
 pub mod servers;
@@ -67,6 +68,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(server_all::router())
         .merge(deploy::router())
+        .merge(prune::router())
 }
 
 /// The OpenAPI document of the whole API, as served at `/openapi.json`.

@@ -3,7 +3,8 @@
 //! operation holding the server lock with one child per active client (see
 //! [`crate::ops::fanout`]), answered 202. `?parallel=` (children at once, default
 //! `ALFA_FANOUT_PER_SERVER`), `?canary=1` (one first, the rest only if it succeeds),
-//! `?stop_on_error=1` (no new child after a failure).
+//! `?stop_on_error=1` (no new child after a failure). Each answers GET and POST; a POST may
+//! send these as form-data or JSON as well (a body field wins over the query's).
 
 use axum::Extension;
 use axum::extract::State;
@@ -15,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::auth::AdminUser;
 use super::client_switch::TwoSegments;
-use super::input::{Id, Params, parse_bool, parse_int};
+use super::input::{Id, Input, Params, Text, parse_bool, parse_int};
 use super::operations::{accepted, load, submit};
 use crate::domain::VersionTag;
 use crate::error::{ApiError, ApiResult, Problems};
@@ -28,10 +29,10 @@ use crate::store::{operations, servers};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(migrate_all))
-        .routes(routes!(migrate_all_servers))
-        .routes(routes!(switch_all))
-        .routes(routes!(switch_all_servers))
+        .routes(routes!(migrate_all, migrate_all_post))
+        .routes(routes!(migrate_all_servers, migrate_all_servers_post))
+        .routes(routes!(switch_all, switch_all_post))
+        .routes(routes!(switch_all_servers, switch_all_servers_post))
         .routes(routes!(retry_failed))
 }
 
@@ -45,6 +46,33 @@ pub struct FanOutParams {
     canary: Option<String>,
     /// `1`: no new client after one failed (default: go on).
     stop_on_error: Option<String>,
+}
+
+/// The same settings in a POST's body (form-data or JSON), over those of the query.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(default)]
+pub struct FanOutBody {
+    /// Children running at once on the server (1–64; default `ALFA_FANOUT_PER_SERVER`, 4).
+    parallel: Option<Text>,
+    /// `1`: one client first, the rest only if it succeeds.
+    canary: Option<Text>,
+    /// `1`: no new client after one failed (default: go on).
+    stop_on_error: Option<Text>,
+}
+
+impl FanOutParams {
+    /// The query's settings with the body's laid over them.
+    fn with_body(self, body: FanOutBody) -> Self {
+        // An empty field (a form's empty input, a JSON null) is absent.
+        let over = |body: Option<Text>, query: Option<String>| {
+            body.map(|t| t.0).filter(|v| !v.trim().is_empty()).or(query)
+        };
+        Self {
+            parallel: over(body.parallel, self.parallel),
+            canary: over(body.canary, self.canary),
+            stop_on_error: over(body.stop_on_error, self.stop_on_error),
+        }
+    }
 }
 
 fn fan_out(state: &AppState, p: &FanOutParams) -> ApiResult<FanOut> {
@@ -107,6 +135,21 @@ pub async fn migrate_all(
     start_migrate_all(&state, &user, id, &p).await
 }
 
+/// `migrate_all` as a POST: the settings in the query, or as form-data or JSON.
+#[utoipa::path(post, path = "/server/{id}/migrate_all", tag = "fleet", params(("id" = i64, Path), FanOutParams),
+    request_body(content = FanOutBody, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn migrate_all_post(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+    Input(body): Input<FanOutBody>,
+) -> ApiResult<Response> {
+    start_migrate_all(&state, &user, id, &p.with_body(body)).await
+}
+
 /// The same as `/server/{id}/migrate_all`.
 #[utoipa::path(get, path = "/servers/{id}/migrate_all", tag = "fleet", params(("id" = i64, Path), FanOutParams),
     responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
@@ -118,6 +161,21 @@ pub async fn migrate_all_servers(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     start_migrate_all(&state, &user, id, &p).await
+}
+
+/// The same as `POST /server/{id}/migrate_all`.
+#[utoipa::path(post, path = "/servers/{id}/migrate_all", tag = "fleet", params(("id" = i64, Path), FanOutParams),
+    request_body(content = FanOutBody, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 202, body = super::operations::Queued), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn migrate_all_servers_post(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+    Input(body): Input<FanOutBody>,
+) -> ApiResult<Response> {
+    start_migrate_all(&state, &user, id, &p.with_body(body)).await
 }
 
 async fn start_switch_all(
@@ -158,6 +216,22 @@ pub async fn switch_all(
     start_switch_all(&state, &user, segments, &p).await
 }
 
+/// `switch_all` as a POST: the settings in the query, or as form-data or JSON.
+#[utoipa::path(post, path = "/server/{id}/switch_all/{image_name}", tag = "fleet",
+    params(("id" = i64, Path), ("image_name" = String, Path), FanOutParams),
+    request_body(content = FanOutBody, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn switch_all_post(
+    State(state): State<AppState>,
+    segments: TwoSegments,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+    Input(body): Input<FanOutBody>,
+) -> ApiResult<Response> {
+    start_switch_all(&state, &user, segments, &p.with_body(body)).await
+}
+
 /// The same as `/server/{id}/switch_all/{image_name}`.
 #[utoipa::path(get, path = "/servers/{id}/switch_all/{image_name}", tag = "fleet",
     params(("id" = i64, Path), ("image_name" = String, Path), FanOutParams),
@@ -170,6 +244,22 @@ pub async fn switch_all_servers(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     start_switch_all(&state, &user, segments, &p).await
+}
+
+/// The same as `POST /server/{id}/switch_all/{image_name}`.
+#[utoipa::path(post, path = "/servers/{id}/switch_all/{image_name}", tag = "fleet",
+    params(("id" = i64, Path), ("image_name" = String, Path), FanOutParams),
+    request_body(content = FanOutBody, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 202, body = super::operations::Queued), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn switch_all_servers_post(
+    State(state): State<AppState>,
+    segments: TwoSegments,
+    Params(p): Params<FanOutParams>,
+    Extension(user): Extension<AdminUser>,
+    Input(body): Input<FanOutBody>,
+) -> ApiResult<Response> {
+    start_switch_all(&state, &user, segments, &p.with_body(body)).await
 }
 
 /// Run a fan-out again for only the targets it did not bring to `ok` (its failed children and

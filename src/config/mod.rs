@@ -61,6 +61,7 @@ const KNOWN: &[&str] = &[
     "ALFA_REMINDER_AT",
     "ALFA_REMINDER_BILLING_TYPES",
     "ALFA_FANOUT_PER_SERVER",
+    "ALFA_KEEP_IMAGES",
     "ALFA_WEBHOOK_URL",
     "ALFA_WEBHOOK_SECRET",
     "ALFA_WEBHOOK_RETRY_BASE",
@@ -154,6 +155,8 @@ pub struct Settings {
     pub reminder_billing_types: Vec<String>,
     /// How many clients of one server a fan-out (migrate_all, switch_all) runs at once.
     pub fanout_per_server: usize,
+    /// Unused LIMS images a prune keeps on a server (the newest), so a fresh build survives.
+    pub keep_images: u32,
     /// Where operation endings are POSTed; `None` (no `ALFA_WEBHOOK_URL`): nowhere.
     pub webhook: Option<WebhookSettings>,
     /// Mail (see `crate::mail`): the SMTP server, sender and reply address, the operator's
@@ -341,6 +344,7 @@ impl Settings {
                     .collect::<anyhow::Result<_>>()?,
             },
             fanout_per_server: src.whole("ALFA_FANOUT_PER_SERVER", 4, 1..=64)?,
+            keep_images: src.whole("ALFA_KEEP_IMAGES", 3, 0..=1000)?,
             webhook: webhook::read(&src)?,
             mail: MailSettings::from_source(&src)?,
         })

@@ -123,3 +123,16 @@ fn the_probe_interval_defaults_to_a_minute_and_turns_off_with_0_or_off() {
     let err = Settings::from_vars(vars(&[("ALFA_PROBE_INTERVAL", "often")])).unwrap_err();
     assert!(err.to_string().contains("ALFA_PROBE_INTERVAL"), "{err}");
 }
+
+#[test]
+fn keep_images_defaults_to_3_and_takes_0_to_1000() {
+    assert_eq!(Settings::from_vars(vars(&[])).unwrap().keep_images, 3);
+    for (raw, want) in [("0", 0), ("10", 10), ("1000", 1000)] {
+        let s = Settings::from_vars(vars(&[("ALFA_KEEP_IMAGES", raw)])).unwrap();
+        assert_eq!(s.keep_images, want, "{raw}");
+    }
+    for bad in ["-1", "1001", "three"] {
+        let err = Settings::from_vars(vars(&[("ALFA_KEEP_IMAGES", bad)])).unwrap_err();
+        assert!(err.to_string().contains("ALFA_KEEP_IMAGES"), "{bad}: {err}");
+    }
+}

@@ -92,6 +92,9 @@ scripts! {
     /// Fetches (dry run) or fast-forwards (pull) the server's checkout `git/` to origin's
     /// master (`::git` line).
     GIT_UPDATE = "git_update.sh";
+    /// Removes the LIMS images nothing uses (the newest unused kept), the dangling images and
+    /// the build cache (`::image`, `::removed`, `::reclaimed` lines).
+    PRUNE = "prune.sh";
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod client_list;
 pub mod clients;
 mod handover;
 pub mod idempotency;
+pub mod images;
 pub mod leases;
 mod lifecycle;
 pub mod mails;

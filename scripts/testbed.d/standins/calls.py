@@ -2,6 +2,7 @@
 A `fail` rule with `"after": true` lets the call do its work first and then fail (a migration
 that changed the database and then broke)."""
 
+import atexit
 import fcntl
 import json
 import os
@@ -132,7 +133,13 @@ def apply_faults():
     if a.get("delay_ms"):
         time.sleep(float(a["delay_ms"]) / 1000.0)
     if "sleep" in a:
-        time.sleep(float(a["sleep"].get("seconds", 1)))
+        rule = a["sleep"]
+        if "last_ms" in rule:
+            # The call lasts last_ms from its process's start (the interpreter's start included):
+            # a command that "takes 300 ms", whatever its own work costs.
+            atexit.register(_last_until, float(rule["last_ms"]) / 1000.0)
+        else:
+            time.sleep(float(rule.get("seconds", 1)))
     if "hang" in a:
         while True:
             time.sleep(3600)
@@ -142,6 +149,21 @@ def apply_faults():
             return r
         fail_now(r)
     return None
+
+
+def _process_age():
+    """Seconds since this process started (/proc: clock ticks since boot)."""
+    with open("/proc/self/stat") as f:
+        start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _last_until(seconds):
+    left = seconds - _process_age()
+    if left > 0:
+        time.sleep(left)
 
 
 def fail_now(r):

@@ -8,7 +8,7 @@ from .common import API_VERSION, DOCKER_VERSION, HOST, Fail, out
 from .compose import cmd_compose
 from .containers import cmd_ps
 from .images import cmd_build, cmd_image_inspect, cmd_images, cmd_pull, cmd_rmi, cmd_tag
-from .prune import cmd_image_prune, cmd_system_prune
+from .prune import cmd_builder_prune, cmd_image_prune, cmd_system_prune
 from .state import State
 
 
@@ -102,6 +102,8 @@ def cmd_docker(args):
         return cmd_image_prune(rest[1:])
     if cmd == "system" and sub == "prune":
         return cmd_system_prune(rest[1:])
+    if cmd in ("builder", "buildx") and sub == "prune":
+        return cmd_builder_prune(rest[1:])
     if cmd == "ps" or (cmd == "container" and sub in ("ls", "list", "ps")):
         return cmd_ps(rest if cmd == "ps" else rest[1:])
     if cmd == "pull" or (cmd == "image" and sub == "pull"):

@@ -162,6 +162,10 @@ def cmd_build(args):
             err(s)
     with State() as st:
         image_id = new_id()
+        # what BuildKit keeps between builds: one intermediate layer per build, that
+        # `docker builder prune` (without -a) removes
+        st.data.setdefault("build_cache", []).append(
+            {"id": new_id()[7:32], "size": 40_000_000 + int(image_id[7:13], 16) % 60_000_000, "in_use": False, "last_used": time.time()})
         if not tags:
             st.add_image("<none>", "<none>", image_id)
         for t in tags:

@@ -1,8 +1,11 @@
-"""Clean-up: docker image prune and docker system prune (stopped containers first)."""
+"""Clean-up: docker image prune, docker system prune (stopped containers first) and docker
+builder prune (the build cache `docker build` leaves)."""
+
+import time
 
 from .cli import has, take_opts
 from .common import Fail, out
-from .state import State, human_size
+from .state import State, human_duration, human_size
 
 
 def prune_images(st, all_unused):
@@ -69,4 +72,27 @@ def cmd_system_prune(args):
             out(g)
         out("")
     report_pruned(removed)
+    return 0
+
+
+def cmd_builder_prune(args):
+    """`docker builder prune [-a] [--filter …] [--keep-storage …] --force`: without `-a` only the
+    cache no image refers to (`in_use` false); prints docker's table and `Total:`."""
+    opts, pos = take_opts(args, {"--filter", "--keep-storage", "--builder"}, {"-a", "--all", "-f", "--force", "--verbose"})
+    if pos:
+        raise Fail('"docker builder prune" accepts no arguments.')
+    if not has(opts, "-f", "--force"):
+        raise Fail("WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N] (no terminal: refusing; use --force)")
+    with State() as st:
+        cache = st.data.setdefault("build_cache", [])
+        gone = [c for c in cache if has(opts, "-a", "--all") or not c.get("in_use")]
+        st.data["build_cache"] = [c for c in cache if c not in gone]
+        st.save()
+    total = sum(c["size"] for c in gone)
+    if gone:
+        out("ID\t\t\t\t\t\tRECLAIMABLE\tSIZE\t\tLAST ACCESSED")
+        now = time.time()
+        for c in gone:
+            out("%s\ttrue\t%s\t%s ago" % (c["id"], human_size(c["size"]), human_duration(now - c.get("last_used", now))))
+    out("Total:\t%s" % human_size(total))
     return 0

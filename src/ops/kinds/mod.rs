@@ -18,6 +18,7 @@ pub mod client_switch;
 pub mod client_update;
 pub mod deploy;
 pub mod images;
+pub mod prune;
 pub mod reboot_server;
 pub mod reconfigurate;
 pub mod server_all;
@@ -49,4 +50,5 @@ pub fn registry() -> Registry {
         .with(client_deploy::ClientDeploy)
         .with(reconfigurate::Reconfigurate)
         .with(reconfigurate::ServerReconfigurate)
+        .with(prune::Prune)
 }

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Hosts the suites use: h11..h20. Tests that break a host (freeze, rotate its key) take one
-/// of their own so they cannot disturb the others.
+/// Hosts the suites use: h11..h21. Tests that break a host (freeze, rotate its key, prune its
+/// images: h21) take one of their own so they cannot disturb the others.
 pub const HOSTS: usize = 11;
 
 #[derive(Clone, Debug)]
@@ -54,7 +54,14 @@ pub fn testbed(args: &[&str]) -> String {
 pub fn get() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
     TESTBED.get_or_init(|| {
-        testbed(&["up", &HOSTS.to_string()]);
+        // Never fewer hosts than are up: `up N` removes the hosts above N, which someone
+        // else (another test binary, a person) may be using.
+        let dir = std::env::var("ALFA_TESTBED_DIR").unwrap_or_else(|_| "/tmp/alfa-testbed".into());
+        let up = std::fs::read_to_string(Path::new(&dir).join("hosts"))
+            .ok()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        testbed(&["up", &HOSTS.max(up).to_string()]);
         let json: Value = serde_json::from_str(&testbed(&["json"])).expect("testbed json");
         let hosts = json["hosts"]
             .as_array()
@@ -136,6 +143,38 @@ impl Host {
             .unwrap_or_else(|| serde_json::json!({}));
         edit(&mut current);
         testbed(&["standin", &self.name, &current.to_string()]);
+    }
+
+    /// Adds images (`REPO:TAG`) to the docker stand-in's state, in one call: the first is
+    /// made 7 days old, the next 6 … down to 1 day for the seventh and later ones.
+    pub fn seed_images(&self, refs: &[&str]) {
+        let mut args = vec!["seed-image", self.name.as_str()];
+        args.extend_from_slice(refs);
+        testbed(&args);
+    }
+
+    /// The docker stand-in's images as `REPO:TAG` (`<none>:<none>` for dangling ones) with
+    /// their ids.
+    pub fn images(&self) -> Vec<(String, String)> {
+        let state: Value = std::fs::read_to_string(self.dir.join("docker-state.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        state["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    format!(
+                        "{}:{}",
+                        i["repo"].as_str().unwrap_or_default(),
+                        i["tag"].as_str().unwrap_or_default()
+                    ),
+                    i["id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
     }
 
     /// A client folder with a compose file, and its project started, as creation leaves them.

@@ -1,0 +1,435 @@
+//! Fleet figures for scripts/bench-fleet.sh (`cargo bench --bench fleet`): `migrate_all` over
+//! 200 clients on 4 test hosts (50 each, prepared as bench-probe prepares them: compose projects
+//! of the docker stand-in, each client's own MariaDB database named in its `.env`), with the
+//! stand-in's `php artisan migrate` lasting 300 ms (a `last_ms` sleep rule: from its process's
+//! start, its real migrate of the client's database included). In one run, on the same hosts,
+//! every way running the same job (jobs/lib.sh + jobs/client_artisan.sh on `bash -s`, 4 at a
+//! time per host, 16 in all):
+//! - ours: the four servers' `migrate_all?parallel=4` asked at once through the API, from the
+//!   first request to the last parent's end (best and median of 3 after a warm-up run);
+//! - the ideal: 200 × 0.3 s ÷ (4 hosts × 4) = 3.75 s;
+//! - an `ssh` process per client over a ControlMaster per host;
+//! - Ansible ad-hoc (`-f 16`, ControlPersist, pipelining), one inventory entry per client;
+//! - a fresh `ssh` per client, one after the other (a plain queue job's way).
+//!
+//! Targets: ours ≤ 1.10× the ideal, ≥ 1.15× faster than ssh-over-ControlMaster, ≥ 4.5× faster
+//! than Ansible, ≥ 25× faster than sequential.
+
+#[path = "common/prepared.rs"]
+mod prepared;
+#[path = "../tests/it/support/mod.rs"]
+#[allow(unused_imports, unused_macros, dead_code)]
+mod support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alfa_cloud::domain::ClientState;
+use alfa_cloud::remote::scripts;
+use alfa_cloud::store::operations;
+use prepared::{PER_HOST, Prepared, certificate, cleanup, clients_on, server, unique};
+use support::testbed::{self, Host};
+use support::{Backend, Options, TestApp};
+use tokio::io::AsyncWriteExt as _;
+
+/// Test hosts h15..h18 (the fault tests' hosts: a benchmark does not run beside the tests).
+const HOSTS: [usize; 4] = [5, 6, 7, 8];
+/// Children at once per server, ours and the others'.
+const PARALLEL: usize = 4;
+const MIGRATE_SECS: f64 = 0.3;
+const RUNS: usize = 3;
+
+/// The stand-in rule: `php artisan migrate` lasts 300 ms.
+fn slow_migrate() -> String {
+    format!(
+        r#"{{"sleep": [{{"match": "exec app php artisan migrate", "last_ms": {}}}]}}"#,
+        (MIGRATE_SECS * 1000.0) as u64
+    )
+}
+
+/// One client as the baselines address it.
+#[derive(Clone)]
+struct Job {
+    addr: String,
+    base_dir: String,
+    sub: String,
+}
+
+/// Asks every server's migrate_all at once; returns the seconds from the first request to
+/// the last parent's end.
+async fn ours(app: &TestApp, servers: &[i64]) -> f64 {
+    let started = chrono::Utc::now();
+    let mut parents = Vec::new();
+    for id in servers {
+        let reply = app
+            .get(&format!("/server/{id}/migrate_all?parallel={PARALLEL}"))
+            .await
+            .expect(202)
+            .json();
+        parents.push(reply["operation_id"].as_i64().unwrap());
+    }
+    let mut last = started;
+    for id in parents {
+        let row = loop {
+            let row = operations::get(&app.engine.db, id).await.unwrap().unwrap();
+            if row.is_finished() {
+                break row;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(
+            row.status,
+            "ok",
+            "migrate_all {id} failed: {}",
+            row.error.unwrap_or_default()
+        );
+        let result: serde_json::Value =
+            serde_json::from_str(row.result.as_deref().unwrap()).unwrap();
+        assert_eq!(result["counts"]["ok"], PER_HOST, "{result}");
+        last = last.max(row.finished_at.unwrap());
+    }
+    (last - started).as_seconds_f64()
+}
+
+/// `ssh ARGS bash -s -- BASE SUB migrate --force` with the job on stdin; panics unless it works.
+async fn ssh_job(args: Vec<String>, job: Job, script: Arc<String>) {
+    let mut child = tokio::process::Command::new("ssh")
+        .args(&args)
+        .arg(&job.addr)
+        .args([
+            "bash",
+            "-s",
+            "--",
+            &job.base_dir,
+            &job.sub,
+            "migrate",
+            "--force",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "ssh {} migrate of {} failed: {}",
+        job.addr,
+        job.sub,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An `ssh` process per client over the host's ControlMaster, `PARALLEL` per host at once.
+async fn control_master(common: &[String], jobs: &[Job], dir: &std::path::Path) -> f64 {
+    let script = Arc::new(scripts::CLIENT_ARTISAN.text());
+    let socket = |addr: &str| dir.join(format!("cm-{addr}")).display().to_string();
+    let mut addrs: Vec<String> = jobs.iter().map(|j| j.addr.clone()).collect();
+    addrs.sort();
+    addrs.dedup();
+    for addr in &addrs {
+        let status = std::process::Command::new("ssh")
+            .args(common)
+            .args([
+                "-M",
+                "-N",
+                "-f",
+                "-o",
+                "ControlPersist=120",
+                "-S",
+                &socket(addr),
+                addr,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "ControlMaster to {addr} did not start");
+    }
+    let started = Instant::now();
+    let mut hosts = tokio::task::JoinSet::new();
+    for addr in &addrs {
+        let mut args = common.to_vec();
+        args.extend([
+            "-S".into(),
+            socket(addr),
+            "-o".into(),
+            "ControlMaster=no".into(),
+        ]);
+        let mine: Vec<Job> = jobs.iter().filter(|j| &j.addr == addr).cloned().collect();
+        let script = script.clone();
+        hosts.spawn(async move {
+            let gate = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+            let mut runs = tokio::task::JoinSet::new();
+            for job in mine {
+                let permit = gate.clone().acquire_owned().await.unwrap();
+                let (args, script) = (args.clone(), script.clone());
+                runs.spawn(async move {
+                    ssh_job(args, job, script).await;
+                    drop(permit);
+                });
+            }
+            while let Some(done) = runs.join_next().await {
+                done.unwrap();
+            }
+        });
+    }
+    while let Some(done) = hosts.join_next().await {
+        done.unwrap();
+    }
+    let took = started.elapsed().as_secs_f64();
+    for addr in &addrs {
+        let _ = std::process::Command::new("ssh")
+            .args(common)
+            .args(["-S", &socket(addr), "-O", "exit", addr])
+            .stderr(Stdio::null())
+            .status();
+    }
+    took
+}
+
+/// A fresh `ssh` connection per client, one after the other.
+async fn sequential(common: &[String], jobs: &[Job]) -> f64 {
+    let script = Arc::new(scripts::CLIENT_ARTISAN.text());
+    let mut args = common.to_vec();
+    args.extend(["-o".into(), "ControlPath=none".into()]);
+    let started = Instant::now();
+    for job in jobs {
+        ssh_job(args.clone(), job.clone(), script.clone()).await;
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// Ansible ad-hoc: one inventory entry per client (hosts taken in turn, so `-f 16` keeps 4
+/// per host busy), the job file run by the shell module; None when Ansible is missing.
+fn ansible(jobs: &[Job], dir: &std::path::Path, known_hosts: &str) -> Option<f64> {
+    let version = std::process::Command::new("ansible")
+        .arg("--version")
+        .output()
+        .ok()?;
+    if !version.status.success() {
+        return None;
+    }
+    let bed = testbed::get();
+    let job_file = dir.join("job.sh");
+    std::fs::write(&job_file, scripts::CLIENT_ARTISAN.text()).unwrap();
+    let mut by_host: Vec<Vec<&Job>> = Vec::new();
+    for job in jobs {
+        match by_host.iter_mut().find(|h| h[0].addr == job.addr) {
+            Some(h) => h.push(job),
+            None => by_host.push(vec![job]),
+        }
+    }
+    let mut inventory = String::from("[lab]\n");
+    for i in 0..PER_HOST {
+        for host in &by_host {
+            let job = host[i];
+            inventory.push_str(&format!(
+                "{} ansible_host={} base={} sub={}\n",
+                job.sub, job.addr, job.base_dir, job.sub
+            ));
+        }
+    }
+    inventory.push_str(&format!(
+        "[lab:vars]\nansible_port={}\nansible_user={}\nansible_ssh_private_key_file={}\n\
+         ansible_python_interpreter=/usr/bin/python3\n",
+        bed.ssh_port,
+        bed.user,
+        bed.key.display()
+    ));
+    let inventory_file = dir.join("inventory.ini");
+    std::fs::write(&inventory_file, inventory).unwrap();
+    let run = |limit: Option<String>, module: &str, arg: &str| {
+        let mut cmd = std::process::Command::new("ansible");
+        cmd.arg("lab")
+            .arg("-i")
+            .arg(&inventory_file)
+            .args([
+                "-f",
+                &(PARALLEL * HOSTS.len()).to_string(),
+                "-m",
+                module,
+                "-a",
+                arg,
+            ])
+            .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", dir.join("cp"))
+            .env(
+                "ANSIBLE_SSH_ARGS",
+                format!(
+                    "-o ControlMaster=auto -o ControlPersist=120s -o IdentitiesOnly=yes \
+                     -o UserKnownHostsFile={known_hosts}"
+                ),
+            )
+            .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
+            .env("ANSIBLE_REMOTE_TEMP", "/tmp/.ansible-alfa-bench")
+            .stdout(Stdio::null());
+        if let Some(limit) = limit {
+            cmd.args(["--limit", &limit]);
+        }
+        let out = cmd.output().expect("ansible runs");
+        assert!(
+            out.status.success(),
+            "ansible {module} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Warm: one entry per host opens the shared ControlPersist connections.
+    let warm: Vec<String> = by_host.iter().map(|h| h[0].sub.clone()).collect();
+    run(Some(warm.join(",")), "command", "true");
+    let started = Instant::now();
+    run(
+        None,
+        "shell",
+        &format!(
+            "bash {} {{{{ base }}}} {{{{ sub }}}} migrate --force",
+            job_file.display()
+        ),
+    );
+    Some(started.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = std::env::temp_dir().join(unique("alfa-bench-fleet-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The testbed user runs the Ansible job file from here.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cert = certificate(&dir);
+    let bed = testbed::get();
+    let key = bed.key.display().to_string();
+    let prefix = format!("{}_c", unique("bf"));
+    let env = [
+        ("ALFA_CLIENT_DB_PREFIX", prefix.as_str()),
+        ("ALFA_SSH_KEY", key.as_str()),
+        ("ALFA_PROBE_INTERVAL", "off"),
+        ("ALFA_LOG", "warn"),
+    ];
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            worker: true,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let app = Arc::new(app);
+    let first_port = 31_000 + u16::try_from(rand::random::<u32>() % 140).unwrap() * 200;
+    let started = Instant::now();
+    let mut prepared: Vec<(&Host, Vec<Prepared>)> = Vec::new();
+    let mut servers = Vec::new();
+    for (n, i) in HOSTS.iter().enumerate() {
+        let host = bed.host(*i);
+        let id = server(&app, host, first_port + u16::try_from(n).unwrap() * 100).await;
+        servers.push(id);
+        prepared.push((host, clients_on(&app, host, id, &cert).await));
+    }
+    for (_, made) in &prepared {
+        for (id, ..) in made {
+            alfa_cloud::store::clients::set_state(&app.engine.db, *id, ClientState::Active)
+                .await
+                .unwrap();
+        }
+    }
+    for host in HOSTS {
+        testbed::testbed(&["standin", &bed.host(host).name, &slow_migrate()]);
+    }
+    eprintln!(
+        "fleet: 200 clients on 4 hosts prepared in {:.0?}",
+        started.elapsed()
+    );
+    let jobs: Vec<Job> = prepared
+        .iter()
+        .flat_map(|(host, made)| {
+            made.iter().map(|(_, sub, ..)| Job {
+                addr: host.addr.clone(),
+                base_dir: host.base_dir.clone(),
+                sub: sub.clone(),
+            })
+        })
+        .collect();
+
+    let measured = tokio::spawn({
+        let (dir, app) = (dir.clone(), app.clone());
+        async move {
+            // A warm-up run opens our connections and runs every first migration.
+            let warm = ours(&app, &servers).await;
+            let mut runs: Vec<f64> = Vec::new();
+            for _ in 0..RUNS {
+                runs.push(ours(&app, &servers).await);
+            }
+            runs.sort_by(f64::total_cmp);
+            let (best, median) = (runs[0], runs[RUNS / 2]);
+            let ideal = (HOSTS.len() * PER_HOST) as f64 * MIGRATE_SECS
+                / (HOSTS.len() * PARALLEL) as f64;
+            println!(
+                "fleet: migrate_all of 200 clients on 4 hosts, {PARALLEL} at a time per server, migrate 300 ms"
+            );
+            println!(
+                "  ours (SQLite, API + worker in one process): best {best:.2} s, median {median:.2} s (warm-up {warm:.2} s)"
+            );
+            println!(
+                "  ideal 200 x 0.3 s / (4 x {PARALLEL}) = {ideal:.2} s: ours/ideal {:.2}x (target <= 1.10x)",
+                median / ideal
+            );
+            let known_hosts = dir.join("known_hosts").display().to_string();
+            let common: Vec<String> = [
+                "-p",
+                &bed.ssh_port.to_string(),
+                "-l",
+                &bed.user,
+                "-i",
+                &key,
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                &format!("UserKnownHostsFile={known_hosts}"),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let cm = control_master(&common, &jobs, &dir).await;
+            println!(
+                "  an ssh process per client over a ControlMaster ({} at a time): {cm:.2} s: {:.2}x ours (target >= 1.15x)",
+                PARALLEL * HOSTS.len(),
+                cm / median
+            );
+            match ansible(&jobs, &dir, &known_hosts) {
+                Some(secs) => println!(
+                    "  Ansible ad-hoc (-f {}, ControlPersist, pipelining): {secs:.2} s: {:.2}x ours (target >= 4.5x)",
+                    PARALLEL * HOSTS.len(),
+                    secs / median
+                ),
+                None => println!("  Ansible: not installed (scripts/bench-fleet.sh installs it)"),
+            }
+            let seq = sequential(&common, &jobs).await;
+            println!(
+                "  a fresh ssh per client, one after the other: {seq:.2} s: {:.1}x ours (target >= 25x)",
+                seq / median
+            );
+        }
+    })
+    .await;
+    for host in HOSTS {
+        testbed::testbed(&["standin", &bed.host(host).name, "{}"]);
+    }
+    for (host, made) in &prepared {
+        cleanup(&app, host, made).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(failed) = measured {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
