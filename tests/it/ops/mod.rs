@@ -10,6 +10,7 @@ mod fanout;
 mod fanout_post;
 mod faults;
 mod fleet;
+mod fleet_files;
 mod lifecycle;
 mod mail;
 mod probes;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::deploy::{assert_untouched, calls_since, lab_file, remove_labs, snapshot};
+use super::fleet_files::{assert_untouched, calls_since, lab_file, remove_labs, snapshot};
 use super::lifecycle::*;
 use super::*;
 
