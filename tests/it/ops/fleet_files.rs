@@ -120,6 +120,15 @@ pub fn reloads(calls: &[String]) -> usize {
         .count()
 }
 
+/// `nginx -t` runs among `calls` (a job changing nginx's configuration tests it first; certbot's
+/// deploy hook only reloads).
+pub fn nginx_tests(calls: &[String]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.starts_with("nginx ") && c.split(' ').any(|w| w == "-t"))
+        .count()
+}
+
 /// Whether other tests' labs on the host had calls among `calls` (their vhost installs and
 /// certificates reload nginx too).
 pub fn others_busy(calls: &[String], labs: &[&Lab]) -> bool {
