@@ -10,6 +10,7 @@ pub mod client_switch;
 pub mod client_transfer;
 pub mod clients;
 pub mod clients_actions;
+pub mod deploy;
 mod doc;
 pub mod events;
 pub mod fleet;
@@ -68,6 +69,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(server_all::router())
         .merge(builds::router())
+        .merge(deploy::router())
         .merge(prune::router())
 }
 

@@ -86,6 +86,12 @@ scripts! {
     /// The probe loop's pass on one server: `/up` of each client, maintenance, running image
     /// (`::client` lines).
     PROBE_CLIENTS = "probe_clients.sh";
+    /// Installs the vhosts a deploy staged (`SUB.conf.new`), with one nginx -t and one reload;
+    /// every previous vhost put back when nginx refuses one.
+    DEPLOY_VHOSTS = "deploy_vhosts.sh";
+    /// Fetches (dry run) or fast-forwards (pull) the server's checkout `git/` to origin's
+    /// master (`::git` line).
+    GIT_UPDATE = "git_update.sh";
     /// Removes the LIMS images nothing uses (the newest unused kept), the dangling images and
     /// the build cache (`::image`, `::removed`, `::reclaimed` lines).
     PRUNE = "prune.sh";

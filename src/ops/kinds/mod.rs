@@ -10,6 +10,7 @@ pub mod client_copy;
 pub mod client_create;
 pub mod client_delete;
 pub mod client_demo;
+pub mod client_deploy;
 pub mod client_expire_date;
 pub mod client_mail;
 pub mod client_maintain;
@@ -18,9 +19,11 @@ pub mod client_move;
 pub mod client_reboot;
 pub mod client_switch;
 pub mod client_update;
+pub mod deploy;
 pub mod images;
 pub mod prune;
 pub mod reboot_server;
+pub mod reconfigurate;
 pub mod server_all;
 
 use super::Registry;
@@ -46,6 +49,10 @@ pub fn registry() -> Registry {
         .with(server_all::MigrateAll)
         .with(server_all::SwitchAll)
         .with(client_mail::ClientMail)
+        .with(deploy::Deploy)
+        .with(client_deploy::ClientDeploy)
+        .with(reconfigurate::Reconfigurate)
+        .with(reconfigurate::ServerReconfigurate)
         .with(prune::Prune)
         .with(build::BuildDev)
         .with(build::BuildMaster)

@@ -69,28 +69,22 @@ pub fn client_port(client: &ClientRow) -> anyhow::Result<i64> {
     })
 }
 
-/// Creates the client's folders and writes every file (all of them each time: what was
-/// already there is replaced by the same content).
-pub async fn write(
+/// One rendered file of a client: its path under the client's folder, text and mode.
+pub struct Rendered {
+    pub name: &'static str,
+    pub text: String,
+    pub mode: u32,
+}
+
+/// Renders every file of the client's folder from today's templates and rows (`.env`,
+/// `docker-compose.yml`, `php/add_vars.ini`, the maintenance page), writing nothing.
+pub fn render(
     ctx: &OpContext,
     server: &ServerRow,
     client: &ClientRow,
     secrets: &ClientSecrets,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Rendered>> {
     let place = Place::of(server, client);
-    ctx.script_on(server, scripts::CLIENT_DIRS)
-        .args([place.base_dir.clone(), place.subdomain.clone()])
-        .run()
-        .await?;
-    // Marks the folder as this client's: the preflight of a retry then knows it is not in use
-    // by someone else.
-    ctx.upload_on(
-        server,
-        &format!("{}/.alfa-client", place.client_dir),
-        format!("{}\n", client.id).as_bytes(),
-        0o644,
-    )
-    .await?;
     let kind = SqlKind::parse(&server.sql_kind).map_err(|e| anyhow::anyhow!("sql_kind {e}"))?;
     let env = EnvFile {
         app_name: &client.name,
@@ -120,41 +114,69 @@ pub async fn write(
         client_port: client_port(client)?,
         client_dir: &place.client_dir,
     };
-    let files = [
-        (".env", ctx.render("client/env", &env)?, 0o640),
-        (
-            "docker-compose.yml",
-            ctx.render("client/docker-compose.yml", &compose)?,
-            0o644,
-        ),
-        (
-            "php/add_vars.ini",
-            ctx.render(
+    Ok(vec![
+        Rendered {
+            name: ".env",
+            text: ctx.render("client/env", &env)?,
+            mode: 0o640,
+        },
+        Rendered {
+            name: "docker-compose.yml",
+            text: ctx.render("client/docker-compose.yml", &compose)?,
+            mode: 0o644,
+        },
+        Rendered {
+            name: "php/add_vars.ini",
+            text: ctx.render(
                 "client/add_vars.ini",
                 &PhpSettings {
                     timezone: &client.timezone,
                 },
             )?,
-            0o644,
-        ),
-        (
-            "maintenance/index.html",
-            ctx.render(
+            mode: 0o644,
+        },
+        Rendered {
+            name: "maintenance/index.html",
+            text: ctx.render(
                 "nginx/maintenance.html",
                 &MaintenancePage {
                     lab_name: &client.name,
                     fqdn: &client.fqdn,
                 },
             )?,
-            0o644,
-        ),
-    ];
-    for (name, text, mode) in files {
+            mode: 0o644,
+        },
+    ])
+}
+
+/// Creates the client's folders and writes every file (all of them each time: what was
+/// already there is replaced by the same content).
+pub async fn write(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    secrets: &ClientSecrets,
+) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    ctx.script_on(server, scripts::CLIENT_DIRS)
+        .args([place.base_dir.clone(), place.subdomain.clone()])
+        .run()
+        .await?;
+    // Marks the folder as this client's: the preflight of a retry then knows it is not in use
+    // by someone else.
+    ctx.upload_on(
+        server,
+        &format!("{}/.alfa-client", place.client_dir),
+        format!("{}\n", client.id).as_bytes(),
+        0o644,
+    )
+    .await?;
+    for file in render(ctx, server, client, secrets)? {
         ctx.upload_on(
             server,
-            &format!("{}/{name}", place.client_dir),
-            text.as_bytes(),
-            mode,
+            &format!("{}/{}", place.client_dir, file.name),
+            file.text.as_bytes(),
+            file.mode,
         )
         .await?;
     }
@@ -194,4 +216,35 @@ pub async fn write_compose(
         place.client_dir
     ));
     Ok(image)
+}
+
+/// The text of `path` on `server`, or `None` when there is no such file. Read with one plain
+/// command whose output never reaches the log (a `.env` holds secrets).
+pub async fn read(
+    ctx: &OpContext,
+    server: &ServerRow,
+    path: &str,
+) -> anyhow::Result<Option<String>> {
+    let started = std::time::Instant::now();
+    let out = ctx
+        .engine()
+        .remote
+        .exec(
+            &crate::ops::target(server),
+            &["cat", "--", path],
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+    ctx.add_remote_time(started);
+    let out = out.map_err(|err| crate::ops::describe(server, err))?;
+    match out.exit_code {
+        0 => Ok(Some(out.stdout)),
+        _ if out.stderr.contains("No such file or directory") => Ok(None),
+        code => anyhow::bail!(
+            "reading {path} on server {} failed (exit code {code}): {}; check that {} may read it",
+            server.name,
+            out.stderr.trim(),
+            server.ssh_user
+        ),
+    }
 }

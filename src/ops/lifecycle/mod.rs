@@ -6,6 +6,7 @@
 pub mod app;
 pub mod backup;
 pub mod database;
+pub mod envfile;
 pub mod files;
 pub mod labdata;
 pub mod transfer;

@@ -32,15 +32,13 @@ pub struct Vhost<'a> {
     pub cert_key: String,
 }
 
-/// Renders the client's vhost and installs it: upload beside the live one, then the job
-/// script swaps it in under the server's nginx lock, runs `nginx -t` and reloads, or puts the
-/// previous state back and fails with nginx's own message.
-pub async fn install_vhost(
+/// Renders the client's vhost (`https`: with its certificate, as an active client has it).
+pub fn render_vhost(
     ctx: &OpContext,
     server: &ServerRow,
     client: &ClientRow,
     https: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let place = Place::of(server, client);
     let live = format!(
         "{}/live/{}",
@@ -62,7 +60,20 @@ pub async fn install_vhost(
         cert_fullchain: format!("{live}/fullchain.pem"),
         cert_key: format!("{live}/privkey.pem"),
     };
-    let text = ctx.render("nginx/vhost.conf", &vhost)?;
+    ctx.render("nginx/vhost.conf", &vhost)
+}
+
+/// Renders the client's vhost and installs it: upload beside the live one, then the job
+/// script swaps it in under the server's nginx lock, runs `nginx -t` and reloads, or puts the
+/// previous state back and fails with nginx's own message.
+pub async fn install_vhost(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+    https: bool,
+) -> anyhow::Result<()> {
+    let place = Place::of(server, client);
+    let text = render_vhost(ctx, server, client, https)?;
     let staged = format!("{}/nginx/{}.conf.new", place.base_dir, place.subdomain);
     ctx.upload_on(server, &staged, text.as_bytes(), 0o644)
         .await?;
