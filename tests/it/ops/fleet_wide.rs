@@ -16,8 +16,18 @@ async fn execute(app: &TestApp, sql: &str, id: i64, port: i64) {
     use alfa_cloud::store::Db;
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.engine.db {
-        Db::Sqlite(pool) => sqlx::query(sql).bind(port).bind(id).execute(pool).await.map(drop),
-        Db::Postgres(pool) => sqlx::query(sql).bind(port).bind(id).execute(pool).await.map(drop),
+        Db::Sqlite(pool) => sqlx::query(sql)
+            .bind(port)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(sql)
+            .bind(port)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
     }
     .unwrap();
 }
