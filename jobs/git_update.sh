@@ -2,8 +2,9 @@
 # git_update.sh BASE_DIR pull|fetch — brings the server's checkout BASE_DIR/git up to origin's
 # master. `fetch`: only `git fetch origin master` (the working tree and HEAD stay as they are: a dry
 # run reads .env.example from origin/master). `pull`: the fetch, then a fast-forward of the checked
-# out master — refused, changing nothing, when the tree has local changes to tracked files, is not
-# on master, or has diverged from origin/master. Prints
+# out master (a clean checkout on another branch, where a build left it, goes back to master first)
+# — refused, changing nothing, when the tree has local changes to tracked files, is detached, or
+# master has diverged from origin/master. Prints
 # `::git {"mode":…,"before":HEAD before,"commit":the commit to read .env.example from}`.
 # shellcheck source=jobs/lib.sh
 if [[ -z ${ALFA_LIB_LOADED:-} ]]; then source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"; fi
@@ -36,19 +37,27 @@ fi
 
 branch=$(g symbolic-ref --short -q HEAD) ||
   die "$DIR has no branch checked out (a detached HEAD at ${before:0:12}): git -C $DIR checkout master, then rerun"
-[[ $branch == master ]] ||
-  die "$DIR is on branch $branch, not master: git -C $DIR checkout master, then rerun"
 dirty=$(g status --porcelain --untracked-files=no) ||
   die "git status failed in $DIR (above)"
 if [[ -n $dirty ]]; then
   die "the checkout $DIR has local changes to tracked files ($(printf '%s' "$dirty" | head -n 5 | tr '\n' ';' | sed 's/;$//')): commit them upstream or discard them (git -C $DIR stash), then rerun; nothing was pulled"
 fi
-if [[ $before == "$target" ]]; then
+if [[ $branch != master ]]; then
+  # A build leaves the checkout on the branch it built (build_dev: dev); clean, it goes back.
+  say "$DIR is on branch $branch (a build's): checking out master"
+  if g rev-parse --verify -q refs/heads/master >/dev/null; then
+    g checkout --quiet master || die "git checkout master failed in $DIR (above): fix the checkout, then rerun"
+  else
+    g checkout --quiet -b master "$target" || die "git checkout -b master failed in $DIR (above): fix the checkout, then rerun"
+  fi
+fi
+head=$(g rev-parse HEAD)
+if [[ $head == "$target" ]]; then
   say "$DIR is already at origin/master (${target:0:12})"
 elif g merge-base --is-ancestor HEAD "$target"; then
   g merge --quiet --ff-only "$target" ||
     die "git merge --ff-only origin/master failed in $DIR (above): nothing was changed; fix the checkout, then rerun"
-  say "$DIR fast-forwarded ${before:0:12} → ${target:0:12}"
+  say "$DIR fast-forwarded ${head:0:12} → ${target:0:12}"
 else
   die "master in $DIR has diverged from origin/master (local commits origin does not have): a fast-forward is impossible; push or drop them (git -C $DIR reset --hard origin/master), then rerun; nothing was pulled"
 fi

@@ -134,6 +134,15 @@ def apply_faults():
         time.sleep(float(a["delay_ms"]) / 1000.0)
     if "sleep" in a:
         rule = a["sleep"]
+        if rule.get("instead"):
+            # The call is only its time: it prints the rule's stdout and succeeds, doing nothing.
+            if "last_ms" in rule:
+                _last_until(float(rule["last_ms"]) / 1000.0)
+            else:
+                time.sleep(float(rule.get("seconds", 1)))
+            if rule.get("stdout"):
+                out(rule["stdout"])
+            sys.exit(0)
         if "last_ms" in rule:
             # The call lasts last_ms from its process's start (the interpreter's start included):
             # a command that "takes 300 ms", whatever its own work costs.
