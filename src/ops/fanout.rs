@@ -24,6 +24,8 @@ use tokio::task::JoinSet;
 
 use super::{Engine, Kind, On, OpContext, new_operation};
 use crate::store::operations::{self, OperationRow};
+use crate::store::servers::ServerRow;
+use crate::store::{Db, probes};
 
 /// How a fan-out runs its children (the request's `?parallel=&canary=&stop_on_error=`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -49,6 +51,29 @@ impl Target {
     fn key(&self) -> (i64, Option<i64>) {
         (self.server_id, self.client_id)
     }
+
+    /// A server itself as a target (a build, a reconfigurate of each server).
+    pub fn server(server: &ServerRow) -> Self {
+        Self {
+            server_id: server.id,
+            client_id: None,
+            name: server.name.clone(),
+        }
+    }
+}
+
+/// The active clients of server `server_id`, one target each.
+pub async fn clients_of(db: &Db, server_id: i64) -> anyhow::Result<Vec<Target>> {
+    Ok(probes::targets(db)
+        .await?
+        .into_iter()
+        .filter(|t| t.server_id == server_id)
+        .map(|t| Target {
+            server_id: t.server_id,
+            client_id: Some(t.id),
+            name: t.subdomain,
+        })
+        .collect())
 }
 
 /// How one child ended.

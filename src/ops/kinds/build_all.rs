@@ -54,14 +54,7 @@ impl Kind for BuildMasterForAll {
             !servers.is_empty(),
             "no active server: register one with POST /servers/"
         );
-        let targets: Vec<Target> = servers
-            .iter()
-            .map(|s| Target {
-                server_id: s.id,
-                client_id: None,
-                name: s.name.clone(),
-            })
-            .collect();
+        let targets: Vec<Target> = servers.iter().map(Target::server).collect();
         ctx.step("builds").await?;
         // One build per server: per-server parallelism does not matter, every server at once.
         let how = FanOut {

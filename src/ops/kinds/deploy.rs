@@ -16,12 +16,11 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::ops::fanout::{self, FanOut, Target};
+use crate::ops::fanout::{self, FanOut};
 use crate::ops::kinds::client_deploy::ClientDeploy;
 use crate::ops::{Kind, OpContext};
 use crate::remote::scripts;
 use crate::store::operations::{self, LockScope};
-use crate::store::probes;
 
 #[derive(Debug, Deserialize)]
 struct Params {
@@ -56,16 +55,7 @@ impl Kind for Deploy {
         let params: Params = serde_json::from_str(&ctx.op.params)?;
         let server = ctx.server()?.clone();
         ctx.step("clients").await?;
-        let targets: Vec<Target> = probes::targets(&ctx.engine().db)
-            .await?
-            .into_iter()
-            .filter(|t| t.server_id == server.id)
-            .map(|t| Target {
-                server_id: t.server_id,
-                client_id: Some(t.id),
-                name: t.subdomain,
-            })
-            .collect();
+        let targets = fanout::clients_of(&ctx.engine().db, server.id).await?;
         if params.dry_run {
             ctx.info("dry run: nothing is written, reloaded or restarted");
         }

@@ -61,12 +61,8 @@ impl Kind for Reconfigurate {
         ctx.step("servers").await?;
         let targets: Vec<Target> = servers::list(&ctx.engine().db, false)
             .await?
-            .into_iter()
-            .map(|s| Target {
-                server_id: s.id,
-                client_id: None,
-                name: s.name,
-            })
+            .iter()
+            .map(Target::server)
             .collect();
         if params.dry_run {
             ctx.info("dry run: git fetch only; no checkout, .env or container changes");

@@ -9,7 +9,6 @@ use crate::ops::fanout::{self, FanOut, Target};
 use crate::ops::kinds::{client_migrate::ClientMigrate, client_switch::ClientSwitch};
 use crate::ops::{Kind, OpContext};
 use crate::store::operations::LockScope;
-use crate::store::probes;
 
 #[derive(Debug, Deserialize)]
 struct Params {
@@ -23,16 +22,7 @@ struct Params {
 /// The server's active clients.
 async fn targets(ctx: &OpContext) -> anyhow::Result<Vec<Target>> {
     let server = ctx.server()?;
-    Ok(probes::targets(&ctx.engine().db)
-        .await?
-        .into_iter()
-        .filter(|t| t.server_id == server.id)
-        .map(|t| Target {
-            server_id: t.server_id,
-            client_id: Some(t.id),
-            name: t.subdomain,
-        })
-        .collect())
+    fanout::clients_of(&ctx.engine().db, server.id).await
 }
 
 pub struct MigrateAll;

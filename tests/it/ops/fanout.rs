@@ -157,3 +157,80 @@ async fn fan_outs_run_every_client_roll_back_the_failed_one_retry_it_and_stop_af
         .await
         .expect(422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fan_out_whose_worker_was_lost_adopts_the_children_it_had_started() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        Options {
+            worker: false,
+            env: fast_env(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let host = testbed::get().host(4);
+    let mut first = super::faults::spawn_worker(&app);
+    let server = lifecycle_server(&app, host, "mariadb").await;
+    let (a, b, c) = tokio::join!(
+        lab_on_server(&app, server, host, "mariadb"),
+        lab_on_server(&app, server, host, "mariadb"),
+        lab_on_server(&app, server, host, "mariadb"),
+    );
+    // Each lab's first migrate takes 3 s: the worker is killed while all three run.
+    let rule = json!({
+        "match": "exec app php artisan migrate",
+        "regex": format!("alfa_({}|{}|{})( |$)", a.subdomain, b.subdomain, c.subdomain),
+        "seconds": 3,
+        "times": 3,
+    });
+    host.add_faults("sleep", rule.clone());
+    let parent = start(&app, &format!("/server/{server}/migrate_all?parallel=3")).await;
+    eventually(
+        Duration::from_secs(60),
+        "the three migrations to start",
+        || async {
+            let started = [&a, &b, &c]
+                .iter()
+                .filter(|lab| {
+                    !host
+                        .calls_matching(&format!(
+                            "alfa_{} exec app php artisan migrate",
+                            lab.subdomain
+                        ))
+                        .is_empty()
+                })
+                .count();
+            if started == 3 {
+                Ok(())
+            } else {
+                Err(format!("{started} started"))
+            }
+        },
+    )
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let _second = super::faults::spawn_worker(&app);
+    let (done, log) = ended(&app, parent).await;
+    host.remove_faults("sleep", &rule);
+    assert_eq!(done["status"], "ok", "{log:#?}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    assert_eq!(done["result"]["counts"]["ok"], 3, "{done}");
+    let children = app
+        .get(&format!("/operations?parent_id={parent}"))
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(
+        children["total"], 3,
+        "one child per lab, none started twice: {children}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.contains("of an earlier attempt"))
+            .count(),
+        3,
+        "{log:#?}"
+    );
+}
