@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::{Engine, Kind, On, OpContext, new_operation};
+use super::{Engine, FailedWith, Kind, On, OpContext, new_operation};
 use crate::store::operations::{self, OperationRow};
 use crate::store::servers::ServerRow;
 use crate::store::{Db, probes};
@@ -330,7 +330,7 @@ async fn child(engine: &Engine, id: i64) -> anyhow::Result<OperationRow> {
 }
 
 /// The parent's result when every child ended `ok`; else the error naming the failed and the
-/// unstarted ones.
+/// unstarted ones, which keeps the result (counts, each child's end) for `GET /operations/{id}`.
 fn conclude(
     ctx: &OpContext,
     total: usize,
@@ -376,11 +376,15 @@ fn conclude(
             skipped.join(", ")
         ));
     }
-    anyhow::bail!(
-        "{}; {ok} ok. POST /operations/{}/retry_failed runs the failed and unstarted ones again",
-        why.join("; "),
-        ctx.op.id
-    )
+    Err(FailedWith {
+        message: format!(
+            "{}; {ok} ok. POST /operations/{}/retry_failed runs the failed and unstarted ones again",
+            why.join("; "),
+            ctx.op.id
+        ),
+        result,
+    }
+    .into())
 }
 
 #[cfg(test)]

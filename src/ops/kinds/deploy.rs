@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::ops::fanout::{self, FanOut};
 use crate::ops::kinds::client_deploy::ClientDeploy;
-use crate::ops::{Kind, OpContext};
+use crate::ops::{FailedWith, Kind, OpContext};
 use crate::remote::scripts;
 use crate::store::operations::{self, LockScope};
 
@@ -124,7 +124,14 @@ impl Kind for Deploy {
             }
             (Ok(_), Some(vhost_error)) => anyhow::bail!("{vhost_error}"),
             (Err(err), None) => Err(err),
-            (Err(err), Some(vhost_error)) => anyhow::bail!("{err:#}; and {vhost_error}"),
+            (Err(err), Some(vhost_error)) => Err(match err.downcast::<FailedWith>() {
+                Ok(failed) => FailedWith {
+                    message: format!("{}; and {vhost_error}", failed.message),
+                    ..failed
+                }
+                .into(),
+                Err(err) => anyhow::anyhow!("{err:#}; and {vhost_error}"),
+            }),
         }
     }
 }

@@ -92,6 +92,24 @@ async fn fan_outs_run_every_client_roll_back_the_failed_one_retry_it_and_stop_af
             && error.contains("retry_failed"),
         "{error}"
     );
+    // A fan-out that failed keeps its result: counts and each child's end.
+    assert_eq!(done["result"]["counts"]["error"], 1, "{done}");
+    assert_eq!(done["result"]["counts"]["ok"], 2, "{done}");
+    let failed: Vec<&Value> = done["result"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .collect();
+    assert_eq!(failed.len(), 1, "{done}");
+    assert_eq!(failed[0]["name"], b.subdomain.as_str(), "{done}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back to 1.0-master"),
+        "{done}"
+    );
     assert_eq!(
         (
             version_of(&app, &a).await,
@@ -177,28 +195,30 @@ async fn a_fan_out_whose_worker_was_lost_adopts_the_children_it_had_started() {
         lab_on_server(&app, server, host, "mariadb"),
         lab_on_server(&app, server, host, "mariadb"),
     );
-    // Each lab's first migrate takes 3 s: the worker is killed while all three run.
+    // Each lab's first migrate takes 20 s: the worker is killed while all three run.
     let rule = json!({
         "match": "exec app php artisan migrate",
         "regex": format!("alfa_({}|{}|{})( |$)", a.subdomain, b.subdomain, c.subdomain),
-        "seconds": 3,
+        "seconds": 20,
         "times": 3,
     });
     host.add_faults("sleep", rule.clone());
+    // Their creations migrated too: only the calls after this mark are the fan-out's.
+    let mark = host.calls().len();
     let parent = start(&app, &format!("/server/{server}/migrate_all?parallel=3")).await;
     eventually(
         Duration::from_secs(60),
         "the three migrations to start",
         || async {
+            let calls = host.calls();
             let started = [&a, &b, &c]
                 .iter()
                 .filter(|lab| {
-                    !host
-                        .calls_matching(&format!(
-                            "alfa_{} exec app php artisan migrate",
-                            lab.subdomain
-                        ))
-                        .is_empty()
+                    calls[mark..].iter().any(|call| {
+                        let call = call.to_string();
+                        call.contains(&format!("alfa_{}", lab.subdomain))
+                            && call.contains("migrate")
+                    })
                 })
                 .count();
             if started == 3 {

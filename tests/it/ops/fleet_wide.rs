@@ -212,12 +212,19 @@ async fn a_release_day_over_three_servers_and_a_down_one() {
     let own = labs[0];
     let path = lab_file(own, ".env");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, format!("{text}APP_DEBUG=true\n")).unwrap();
+    std::fs::write(&path, text.replace("APP_DEBUG=false", "APP_DEBUG=true")).unwrap();
     let reconf = start(app, "/clients/reconfigurate").await;
     let done = wait_op(app, reconf, Duration::from_secs(300)).await;
     assert_eq!(done["status"], "error", "{done}");
     assert_eq!(done["result"]["counts"]["ok"], 3, "{done}");
     assert!(down_error(&done, *down).contains(&refused), "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("1 of 4 failed")),
+        "{done}"
+    );
     for lab in &labs {
         let env = env_file(&lab.host, &lab.subdomain);
         assert_eq!(
