@@ -219,10 +219,7 @@ async fn a_release_day_over_three_servers_and_a_down_one() {
     assert_eq!(done["result"]["counts"]["ok"], 3, "{done}");
     assert!(down_error(&done, *down).contains(&refused), "{done}");
     assert!(
-        done["error"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("1 of 4 failed")),
+        done["error"].as_str().unwrap().contains("1 of 4 failed"),
         "{done}"
     );
     for lab in &labs {
