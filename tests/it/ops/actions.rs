@@ -54,6 +54,31 @@ async fn migrate_runs_artisan_in_the_lab_and_streams_its_output() {
             .contains(&"9999_version_1.0-master".to_owned()),
         "the migration is applied in the lab's database"
     );
+    // A lab whose app is stopped: artisan cannot run, and the error says why and what to do.
+    let compose = |verb: &str| {
+        let file = format!(
+            "{}/docker/clients/{}/docker-compose.yml",
+            lab.host.base_dir, lab.subdomain
+        );
+        testbed::testbed(&[
+            "ssh",
+            &lab.host.name,
+            &format!("docker compose -p alfa_{} -f {file} {verb}", lab.subdomain),
+        ]);
+    };
+    compose("stop");
+    let op = start(&app, &format!("/clients/{}/migrate", lab.id)).await;
+    let done = wait_op(&app, op, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "error", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "the app service of alfa_{} is not running, so artisan cannot run in it",
+            lab.subdomain
+        )) && error.contains("reboot"),
+        "{error}"
+    );
+    compose("start");
     // The lab still answers through nginx, on the server and at the name it had.
     let view = app
         .get(&format!("/clients/{}", lab.id))
@@ -135,7 +160,7 @@ async fn an_action_on_a_client_that_is_not_active_answers_409_with_its_state() {
 }
 
 /// Waits for operation `op` and asserts it ended ok; returns its log.
-async fn ok_op(app: &TestApp, op: i64) -> Vec<String> {
+pub(super) async fn ok_op(app: &TestApp, op: i64) -> Vec<String> {
     let done = wait_op(app, op, Duration::from_secs(90)).await;
     let log = log_text(app, op).await;
     assert_eq!(done["status"], "ok", "{:?}: {log:#?}", done["error"]);
@@ -143,7 +168,7 @@ async fn ok_op(app: &TestApp, op: i64) -> Vec<String> {
 }
 
 /// The value of `key` in the lab's `cloud_settings`.
-async fn setting(app: &TestApp, lab: &Lab, key: &str) -> String {
+pub(super) async fn setting(app: &TestApp, lab: &Lab, key: &str) -> String {
     let column = if lab.sql_kind == "mariadb" {
         "`value`"
     } else {
@@ -166,7 +191,7 @@ async fn setting(app: &TestApp, lab: &Lab, key: &str) -> String {
 }
 
 /// The admin's (name, password hash) in the lab's `users`, found by e-mail.
-async fn admin_row(app: &TestApp, lab: &Lab, email: &str) -> (String, String) {
+pub(super) async fn admin_row(app: &TestApp, lab: &Lab, email: &str) -> (String, String) {
     let select = |column: &str| {
         format!(
             "SELECT {column} FROM users WHERE email = '{email}'",
@@ -293,175 +318,4 @@ async fn demo_data_maintenance_and_the_admin_password_reach_the_lab() {
         .expect(200)
         .json();
     assert_eq!(view["password_set"], true);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn put_and_expire_date_apply_what_they_change_on_the_lab() {
-    // PostgreSQL and Redis here, SQLite and the embedded queue above: the writes that store a
-    // change and its operation together run on both.
-    let app = ops_app(Backend::Postgres, true).await;
-    let lab = active_lab(&app, 3, "postgres").await;
-    let client = format!("/clients/{}", lab.id);
-
-    // The licence end: our row at once, the lab's cloud_settings by the operation.
-    let reply = app
-        .post(
-            &format!("{client}/expire_date"),
-            form(&[
-                ("sender", "manager@vendor"),
-                ("license_expires_at", "2029-03-31"),
-            ]),
-        )
-        .await
-        .expect(200)
-        .json();
-    assert_eq!(reply["license_expires_at"], "2029-03-31T00:00:00Z");
-    let log = ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
-    assert!(log.iter().any(|l| l.contains("manager@vendor")), "{log:#?}");
-    assert_eq!(
-        setting(&app, &lab, "license_expires_at").await,
-        "2029-03-31T00:00:00+00:00"
-    );
-
-    // Fields of ours alone change nothing on the server.
-    let reply = app
-        .call(Method::PUT, &client, form(&[("phone", "+7 900 111-11-11")]))
-        .await
-        .expect(200)
-        .json();
-    assert_eq!(reply["phone"], "+7 900 111-11-11");
-    assert!(reply["operation_id"].is_null(), "{reply}");
-
-    // allowed_ips: the vhost, and nginx refusing an address outside the list.
-    let reply = app
-        .call(
-            Method::PUT,
-            &client,
-            form(&[("allowed_ips", r#"["10.9.8.7"]"#)]),
-        )
-        .await
-        .expect(200)
-        .json();
-    ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
-    let vhost = std::fs::read_to_string(
-        std::path::Path::new(&lab.host.base_dir).join(format!("nginx/{}.conf", lab.subdomain)),
-    )
-    .unwrap();
-    assert!(vhost.contains("allow 10.9.8.7;"), "{vhost}");
-    let refused = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
-    assert_eq!(refused.status(), 403);
-    let reply = app
-        .call(
-            Method::PUT,
-            &client,
-            form(&[("allowed_ips", r#"["127.0.0.0/8"]"#)]),
-        )
-        .await
-        .expect(200)
-        .json();
-    ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
-    let allowed = super::creation::https_get(&lab.host, &lab.fqdn, "/").await;
-    assert_eq!(allowed.status(), 200);
-
-    // Time zone, name, e-mail and password in one operation: files and container, the lab's
-    // settings, its administrator.
-    let recreations = |host: &Host| {
-        host.calls_matching(&format!(
-            "compose -p alfa_{} up -d --force-recreate",
-            lab.subdomain
-        ))
-        .len()
-    };
-    let before = recreations(&lab.host);
-    let password = "Put-admin-pass-2";
-    app.secret(password);
-    let new_email = format!("boss@{}.example", lab.subdomain);
-    let reply = app
-        .call(
-            Method::PUT,
-            &client,
-            form(&[
-                ("timezone", "Asia/Yekaterinburg"),
-                ("name", "Северная лаборатория"),
-                ("email", &new_email),
-                ("password", password),
-            ]),
-        )
-        .await
-        .expect(200)
-        .json();
-    assert_eq!(reply["timezone"], "Asia/Yekaterinburg");
-    let log = ok_op(&app, reply["operation_id"].as_i64().unwrap()).await;
-    assert!(!log.iter().any(|l| l.contains(password)), "{log:#?}");
-    let env = super::lifecycle::env_file(&lab.host, &lab.subdomain);
-    assert_eq!(
-        super::lifecycle::env_value(&env, "APP_TIMEZONE"),
-        "Asia/Yekaterinburg"
-    );
-    assert_eq!(
-        super::lifecycle::env_value(&env, "APP_NAME"),
-        "Северная лаборатория"
-    );
-    let ini = std::fs::read_to_string(
-        std::path::Path::new(&lab.host.base_dir)
-            .join(format!("docker/clients/{}/php/add_vars.ini", lab.subdomain)),
-    )
-    .unwrap();
-    assert!(ini.contains("date.timezone = Asia/Yekaterinburg"), "{ini}");
-    assert_eq!(
-        recreations(&lab.host),
-        before + 1,
-        "the container was recreated once"
-    );
-    assert_eq!(
-        setting(&app, &lab, "lab_name").await,
-        "Северная лаборатория"
-    );
-    assert_eq!(setting(&app, &lab, "admin_email").await, new_email);
-    let (name, hash) = admin_row(&app, &lab, &new_email).await;
-    assert_eq!(name, "Иванов Иван Иванович");
-    assert!(
-        bcrypt::verify(password, &hash).unwrap(),
-        "the lab's hash verifies the PUT password"
-    );
-    let up = super::creation::https_get(&lab.host, &lab.fqdn, "/up").await;
-    assert_eq!(up.status(), 200);
-
-    // A failed application says what the lab still runs; its retry applies the stored row.
-    let rule = serde_json::json!({
-        "match": format!("alfa_{} up --force-recreate", lab.subdomain),
-        "times": 1, "exit": 1, "stderr": "Error response from daemon: no space left on device",
-    });
-    lab.host.add_faults("fail", rule.clone());
-    let reply = app
-        .call(Method::PUT, &client, form(&[("timezone", "Europe/Samara")]))
-        .await
-        .expect(200)
-        .json();
-    assert_eq!(
-        reply["timezone"], "Europe/Samara",
-        "the view shows the new value at once"
-    );
-    let op = reply["operation_id"].as_i64().unwrap();
-    let failed = wait_op(&app, op, Duration::from_secs(90)).await;
-    lab.host.remove_faults("fail", &rule);
-    assert_eq!(failed["status"], "error");
-    let error = failed["error"].as_str().unwrap();
-    assert!(
-        error.contains("still run with the previous")
-            && error.contains(&format!("/operations/{op}/retry")),
-        "{error}"
-    );
-    app.post(
-        &format!("/operations/{op}/retry"),
-        crate::support::Body::None,
-    )
-    .await
-    .expect(202);
-    ok_op(&app, op).await;
-    assert_eq!(
-        recreations(&lab.host),
-        before + 3,
-        "recreated again by the retry"
-    );
 }

@@ -14,6 +14,7 @@ mod faults;
 mod fleet;
 mod fleet_files;
 mod fleet_wide;
+mod lab_updates;
 mod lifecycle;
 mod mail;
 mod probes;
@@ -24,6 +25,7 @@ mod schedule;
 mod seams;
 mod switch;
 mod transfer;
+mod update_to;
 mod webhooks;
 
 use std::time::{Duration, Instant};
