@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 
 use super::auth::AdminUser;
 use super::client_switch::TwoSegments;
-use super::input::{Id, Input, Params, Text, check_text, present, required};
+use super::fleet::server;
+use super::input::{Id, Input, Params, Text, check_text, parse_id, present, required};
 use super::operations::submit;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::ops::On;
@@ -36,21 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(build_master_for_all_unslashed))
 }
 
-async fn server_exists(state: &AppState, id: i64) -> ApiResult<()> {
-    servers::get(&state.db, id)
-        .await?
-        .map(drop)
-        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
-}
-
-fn server_id(raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{raw:?} is not an id: ids are positive whole numbers"
-        ))
-    })
-}
-
 /// Validates the request and submits the build of `branch` on server `id`.
 async fn start(
     state: &AppState,
@@ -65,7 +51,7 @@ async fn start(
                 .map_err(|problem| ApiError::field("new_version", problem))
         })
         .transpose()?;
-    server_exists(state, id).await?;
+    server(state, id).await?;
     let params = json!({ "version": version.as_ref().map(|v| v.as_str()) });
     match branch {
         Branch::Dev => submit::<BuildDev>(state, user, On::server(id), params).await,
@@ -88,7 +74,7 @@ pub async fn build_dev(
     TwoSegments(id, version): TwoSegments,
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
-    start(&state, &user, Branch::Dev, server_id(&id)?, Some(&version)).await
+    start(&state, &user, Branch::Dev, parse_id(&id)?, Some(&version)).await
 }
 
 /// The same as `/containers/{server_id}/build_dev/{new_version}`, with the next version: the
@@ -122,7 +108,7 @@ pub async fn build_master(
         &state,
         &user,
         Branch::Master,
-        server_id(&id)?,
+        parse_id(&id)?,
         Some(&version),
     )
     .await

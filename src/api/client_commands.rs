@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::auth::AdminUser;
 use super::clients::load_active;
-use super::input::{Id, Input, Text, required};
+use super::input::{Id, Input, Text, parse_id, required};
 use super::operations::{accepted, submit};
 use crate::crypto::purpose;
 use crate::domain::LabPassword;
@@ -90,11 +90,7 @@ pub async fn maintain(
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
     let Path((id, flag)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{id:?} is not an id: ids are positive whole numbers"
-        ))
-    })?;
+    let id = parse_id(&id)?;
     let on = match flag.as_str() {
         "1" => true,
         "0" => false,

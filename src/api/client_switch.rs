@@ -25,6 +25,7 @@ use utoipa_axum::routes;
 
 use super::auth::{AdminUser, ClientIp, client_ip, require_admin};
 use super::clients::{check_active, load};
+use super::input::parse_id;
 use super::operations::submit;
 use crate::crypto::purpose;
 use crate::domain::{Subdomain, VersionTag};
@@ -78,11 +79,7 @@ pub async fn switch(
     TwoSegments(id, image_name): TwoSegments,
     Extension(user): Extension<AdminUser>,
 ) -> ApiResult<Response> {
-    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{id:?} is not an id: ids are positive whole numbers"
-        ))
-    })?;
+    let id = parse_id(&id)?;
     let version = version("image_name", &image_name)?;
     let client = load(&state, id).await?;
     check_active(&client)?;

@@ -9,12 +9,13 @@ use serde_json::json;
 
 use super::auth::AdminUser;
 use super::clients::load_active;
+use super::fleet::server;
+use super::input::parse_id;
 use super::operations::submit;
 use crate::error::{ApiError, ApiResult};
 use crate::ops::On;
 use crate::ops::kinds::{client_copy, client_move};
 use crate::state::AppState;
-use crate::store::servers::{self, ServerRow};
 use crate::store::transfer as moves;
 
 /// The two ids of `/clients/{id}/…/{other}`; anything but positive whole numbers is a 400.
@@ -31,21 +32,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TwoIds {
             axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
                 .await
                 .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let id = |raw: &str| {
-            raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "{raw:?} is not an id: ids are positive whole numbers"
-                ))
-            })
-        };
-        Ok(Self(id(&a)?, id(&b)?))
+        Ok(Self(parse_id(&a)?, parse_id(&b)?))
     }
-}
-
-async fn server(state: &AppState, id: i64) -> ApiResult<ServerRow> {
-    servers::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
 }
 
 /// Copy client `id`'s database into client `client_id` (the target), keeping the target's

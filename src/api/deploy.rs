@@ -14,14 +14,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminUser;
-use super::input::{Id, Input, Params, Text, parse_bool, parse_int, present};
+use super::fleet::server;
+use super::input::{Id, Input, Params, Text, parse_bool, present};
 use super::operations::submit;
-use crate::error::{ApiError, ApiResult, Problems};
+use super::server_all::fan_out_from;
+use crate::error::{ApiResult, Problems};
 use crate::ops::On;
 use crate::ops::kinds::deploy::Deploy;
 use crate::ops::kinds::reconfigurate::Reconfigurate;
 use crate::state::AppState;
-use crate::store::servers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,30 +63,37 @@ pub struct Options {
 }
 
 impl Options {
-    /// The body's options laid over the query's.
+    /// The body's options laid over the query's (an empty body field is absent, as for
+    /// migrate_all's).
     fn over(self, body: Options) -> Options {
+        let over = |body: Option<Text>, query: Option<Text>| {
+            body.filter(|t| !t.as_str().trim().is_empty()).or(query)
+        };
         Options {
-            parallel: body.parallel.or(self.parallel),
-            canary: body.canary.or(self.canary),
-            stop_on_error: body.stop_on_error.or(self.stop_on_error),
-            dry_run: body.dry_run.or(self.dry_run),
-            remove_stale: body.remove_stale.or(self.remove_stale),
+            parallel: over(body.parallel, self.parallel),
+            canary: over(body.canary, self.canary),
+            stop_on_error: over(body.stop_on_error, self.stop_on_error),
+            dry_run: over(body.dry_run, self.dry_run),
+            remove_stale: over(body.remove_stale, self.remove_stale),
         }
     }
 
     /// The operation's parameters (validated: 422 naming each bad field).
     pub fn params(&self, state: &AppState, reconfigurate: bool) -> ApiResult<Value> {
         let mut problems = Problems::default();
-        let parallel = match present(&self.parallel).map(str::trim) {
-            None | Some("") => Some(state.settings.fanout_per_server as i64),
-            Some(v) => problems.check("parallel", parse_int(v, 1, 64)),
-        };
+        let how = fan_out_from(
+            state,
+            &mut problems,
+            [
+                present(&self.parallel),
+                present(&self.canary),
+                present(&self.stop_on_error),
+            ],
+        );
         let mut flag = |name: &str, field: &Option<Text>| match present(field) {
             None => Some(false),
             Some(v) => problems.check(name, parse_bool(v)),
         };
-        let canary = flag("canary", &self.canary);
-        let stop_on_error = flag("stop_on_error", &self.stop_on_error);
         let dry_run = flag("dry_run", &self.dry_run);
         let remove_stale = flag("remove_stale", &self.remove_stale);
         if !reconfigurate && remove_stale == Some(true) {
@@ -96,9 +104,9 @@ impl Options {
         }
         problems.into_result()?;
         let mut params = json!({
-            "parallel": parallel.unwrap_or(4),
-            "canary": canary.unwrap_or(false),
-            "stop_on_error": stop_on_error.unwrap_or(false),
+            "parallel": how.parallel,
+            "canary": how.canary,
+            "stop_on_error": how.stop_on_error,
             "dry_run": dry_run.unwrap_or(false),
         });
         if reconfigurate {
@@ -115,9 +123,7 @@ async fn start_deploy(
     options: &Options,
 ) -> ApiResult<Response> {
     let params = options.params(state, false)?;
-    servers::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))?;
+    server(state, id).await?;
     submit::<Deploy>(state, user, On::server(id), params).await
 }
 

@@ -114,7 +114,8 @@ pub async fn check_host(
     Ok(Json(report))
 }
 
-async fn server(state: &AppState, id: i64) -> ApiResult<servers::ServerRow> {
+/// Server `id`, or 404.
+pub(super) async fn server(state: &AppState, id: i64) -> ApiResult<servers::ServerRow> {
     servers::get(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))

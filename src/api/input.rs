@@ -269,14 +269,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
         state: &S,
     ) -> Result<Self, Self::Rejection> {
         let Segment(raw) = Segment::from_request_parts(parts, state).await?;
-        raw.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .map(Id)
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "{raw:?} is not an id: ids are positive whole numbers"
-                ))
-            })
+        parse_id(&raw).map(Id)
     }
+}
+
+/// A path segment that must be an id (400 otherwise).
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "{raw:?} is not an id: ids are positive whole numbers"
+        ))
+    })
 }

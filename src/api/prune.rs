@@ -13,13 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminUser;
+use super::fleet::server;
 use super::input::{Id, Input, Params, Text, parse_bool};
 use super::operations::submit;
-use crate::error::{ApiError, ApiResult, Problems};
+use crate::error::{ApiResult, Problems};
 use crate::ops::On;
 use crate::ops::kinds::prune::Prune;
 use crate::state::AppState;
-use crate::store::servers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(prune, prune_post))
@@ -53,9 +53,7 @@ async fn start(
         Some(v) => problems.check("dry_run", parse_bool(v)),
     };
     problems.into_result()?;
-    servers::get(&state.db, server_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("server {server_id} does not exist")))?;
+    server(state, server_id).await?;
     submit::<Prune>(
         state,
         user,

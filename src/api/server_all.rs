@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 
 use super::auth::AdminUser;
 use super::client_switch::TwoSegments;
-use super::input::{Id, Input, Params, Text, parse_bool, parse_int};
+use super::fleet::server;
+use super::input::{Id, Input, Params, Text, parse_bool, parse_id, parse_int};
 use super::operations::{accepted, load, submit};
 use crate::domain::VersionTag;
 use crate::error::{ApiError, ApiResult, Problems};
@@ -24,8 +25,8 @@ use crate::ops::On;
 use crate::ops::fanout::{FanOut, Retry};
 use crate::ops::kinds::server_all::{MigrateAll, SwitchAll};
 use crate::state::AppState;
+use crate::store::operations;
 use crate::store::operations::NewOperation;
-use crate::store::{operations, servers};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,31 +78,39 @@ impl FanOutParams {
 
 fn fan_out(state: &AppState, p: &FanOutParams) -> ApiResult<FanOut> {
     let mut problems = Problems::default();
-    let parallel = match p.parallel.as_deref().map(str::trim) {
+    let how = fan_out_from(
+        state,
+        &mut problems,
+        [
+            p.parallel.as_deref(),
+            p.canary.as_deref(),
+            p.stop_on_error.as_deref(),
+        ],
+    );
+    problems.into_result()?;
+    Ok(how)
+}
+
+/// A fan-out's settings from the raw `parallel`, `canary` and `stop_on_error` of a request
+/// (absent or empty: `ALFA_FANOUT_PER_SERVER`, off, off); a bad one is a problem naming it.
+pub(super) fn fan_out_from(
+    state: &AppState,
+    problems: &mut Problems,
+    [parallel, canary, stop_on_error]: [Option<&str>; 3],
+) -> FanOut {
+    let parallel = match parallel.map(str::trim) {
         None | Some("") => Some(state.settings.fanout_per_server as i64),
         Some(v) => problems.check("parallel", parse_int(v, 1, 64)),
     };
-    let flag =
-        |problems: &mut Problems, name: &str, v: &Option<String>| match v.as_deref().map(str::trim)
-        {
-            None | Some("") => Some(false),
-            Some(v) => problems.check(name, parse_bool(v)),
-        };
-    let canary = flag(&mut problems, "canary", &p.canary);
-    let stop_on_error = flag(&mut problems, "stop_on_error", &p.stop_on_error);
-    problems.into_result()?;
-    Ok(FanOut {
-        parallel: usize::try_from(parallel.unwrap_or(4)).unwrap_or(4),
-        canary: canary.unwrap_or(false),
-        stop_on_error: stop_on_error.unwrap_or(false),
-    })
-}
-
-async fn server(state: &AppState, id: i64) -> ApiResult<()> {
-    servers::get(&state.db, id)
-        .await?
-        .map(drop)
-        .ok_or_else(|| ApiError::NotFound(format!("server {id} does not exist")))
+    let mut flag = |name: &str, v: Option<&str>| match v.map(str::trim) {
+        None | Some("") => Some(false),
+        Some(v) => problems.check(name, parse_bool(v)),
+    };
+    FanOut {
+        parallel: parallel.and_then(|n| usize::try_from(n).ok()).unwrap_or(4),
+        canary: flag("canary", canary).unwrap_or(false),
+        stop_on_error: flag("stop_on_error", stop_on_error).unwrap_or(false),
+    }
 }
 
 async fn start_migrate_all(
@@ -185,11 +194,7 @@ async fn start_switch_all(
     p: &FanOutParams,
 ) -> ApiResult<Response> {
     let TwoSegments(id, image_name) = segments;
-    let id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "{id:?} is not an id: ids are positive whole numbers"
-        ))
-    })?;
+    let id = parse_id(&id)?;
     let version =
         VersionTag::parse(&image_name).map_err(|problem| ApiError::field("image_name", problem))?;
     let how = fan_out(state, p)?;
