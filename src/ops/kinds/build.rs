@@ -75,14 +75,9 @@ async fn build(ctx: &mut OpContext, branch: Branch) -> anyhow::Result<Value> {
     let server = ctx.server()?.clone();
 
     ctx.step("images").await?;
-    let tags: Vec<String> = ctx
-        .script(scripts::IMAGES)
-        .arg(&repo)
-        .run()
+    let tags: Vec<String> = super::images::list(ctx, &repo)
         .await?
         .iter()
-        .filter_map(|line| line.strip_prefix("::image "))
-        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
         .filter_map(|image| image["tag"].as_str().map(str::to_owned))
         .collect();
     let earlier = earlier_version(ctx).await?;

@@ -16,7 +16,7 @@ use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::ops::lifecycle::{ClientSecrets, Place, envfile, files, rows, web};
+use crate::ops::lifecycle::{ClientSecrets, Place, app, envfile, files, rows, web};
 use crate::ops::{Kind, OpContext};
 use crate::remote::{Redactor, scripts};
 use crate::store::operations::LockScope;
@@ -70,14 +70,10 @@ impl Kind for ClientDeploy {
             let current = files::read(ctx, &server, &path).await?;
             let (text, change) = if file.name == ".env" {
                 let text = envfile::deploy_merge(&file.text, current.as_deref());
-                let change = match current.as_deref() {
-                    Some(current) if envfile::same_entries(current, &text) => None,
-                    current => Some(json!({
-                        "file": ".env",
-                        "created": current.is_none(),
-                        "keys": envfile::key_diff(current.unwrap_or_default(), &text),
-                    })),
-                };
+                // Changed only when its keys or values differ (comments and order aside).
+                let keys = envfile::key_diff(current.as_deref().unwrap_or_default(), &text);
+                let change = (current.is_none() || !keys.is_empty())
+                    .then(|| json!({ "file": ".env", "created": current.is_none(), "keys": keys }));
                 (text, change)
             } else {
                 let change = (current.as_deref() != Some(file.text.as_str())).then(|| {
@@ -192,16 +188,7 @@ impl Kind for ClientDeploy {
         }
         if recreate {
             ctx.step("container").await?;
-            let wait = ctx.engine().settings.app_ready_timeout;
-            ctx.script(scripts::CLIENT_RECREATE)
-                .args([
-                    place.base_dir.clone(),
-                    place.subdomain.clone(),
-                    files::client_port(&client)?.to_string(),
-                    wait.as_secs().max(1).to_string(),
-                ])
-                .timeout(wait + std::time::Duration::from_secs(300))
-                .run()
+            app::recreate(ctx, &server, &client)
                 .await
                 .with_context(|| {
                     format!(

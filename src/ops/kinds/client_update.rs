@@ -20,9 +20,8 @@ use serde_json::{Value, json};
 use super::client_admin_password;
 use crate::crypto::{Cipher, purpose};
 use crate::domain::Email;
-use crate::ops::lifecycle::{ClientSecrets, Place, files, labdata, rows, web};
+use crate::ops::lifecycle::{ClientSecrets, app, files, labdata, rows, web};
 use crate::ops::{Kind, OpContext};
-use crate::remote::scripts;
 use crate::store::clients::{ClientRow, ClientSpec};
 use crate::store::operations::LockScope;
 
@@ -150,7 +149,7 @@ impl Kind for ClientUpdate {
                     format!("the lab still runs with its previous name and timezone: {retry}")
                 })?;
             ctx.step("container").await?;
-            recreate(ctx, &server, &client).await.with_context(|| {
+            app::recreate(ctx, &server, &client).await.with_context(|| {
                 format!(
                     "the lab's files hold the new name and timezone, but its container may still \
                      run with the previous ones: {retry}"
@@ -199,25 +198,4 @@ impl Kind for ClientUpdate {
         }
         Ok(json!({ "client_id": client.id, "applied": changes.changed }))
     }
-}
-
-/// Recreates the client's container with its rewritten files and waits for its `/up`.
-async fn recreate(
-    ctx: &OpContext,
-    server: &crate::store::servers::ServerRow,
-    client: &ClientRow,
-) -> anyhow::Result<()> {
-    let place = Place::of(server, client);
-    let wait = ctx.engine().settings.app_ready_timeout;
-    ctx.script(scripts::CLIENT_RECREATE)
-        .args([
-            place.base_dir,
-            place.subdomain,
-            files::client_port(client)?.to_string(),
-            wait.as_secs().max(1).to_string(),
-        ])
-        .timeout(wait + std::time::Duration::from_secs(300))
-        .run()
-        .await?;
-    Ok(())
 }

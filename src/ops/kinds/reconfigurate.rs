@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::ops::fanout::{self, FanOut, Target};
-use crate::ops::lifecycle::{ClientSecrets, Place, envfile, files};
+use crate::ops::lifecycle::{ClientSecrets, Place, app, envfile, files};
 use crate::ops::{Kind, OpContext};
 use crate::remote::scripts;
 use crate::store::clients::{self, ClientRow};
@@ -250,20 +250,9 @@ async fn merge_client(
         return Ok(report);
     };
     ctx.upload(&path, text.as_bytes(), 0o640).await?;
-    let wait = ctx.engine().settings.app_ready_timeout;
-    ctx.script(scripts::CLIENT_RECREATE)
-        .args([
-            place.base_dir.clone(),
-            place.subdomain.clone(),
-            files::client_port(client)?.to_string(),
-            wait.as_secs().max(1).to_string(),
-        ])
-        .timeout(wait + std::time::Duration::from_secs(300))
-        .run()
-        .await
-        .with_context(|| {
-            format!("{path} holds the merged keys, but its container was not recreated with them")
-        })?;
+    app::recreate(ctx, server, client).await.with_context(|| {
+        format!("{path} holds the merged keys, but its container was not recreated with them")
+    })?;
     report["recreated"] = json!(true);
     Ok(report)
 }

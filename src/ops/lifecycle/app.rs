@@ -1,4 +1,5 @@
-//! Commands in the client's running app: `php artisan migrate --force` and the seeders.
+//! Commands in the client's running app: `php artisan migrate --force` and the seeders; and
+//! recreating its container with rewritten files.
 
 use crate::ops::OpContext;
 use crate::remote::scripts;
@@ -23,6 +24,28 @@ pub async fn seed(
 ) -> anyhow::Result<()> {
     let class = format!("--class={class}");
     artisan(ctx, server, client, "db:seed", &[&class, "--force"]).await
+}
+
+/// Recreates the client's container with its rewritten files (`.env`, compose file,
+/// `add_vars.ini`) and waits for its `/up` (`jobs/client_recreate.sh`).
+pub async fn recreate(
+    ctx: &OpContext,
+    server: &ServerRow,
+    client: &ClientRow,
+) -> anyhow::Result<()> {
+    let place = super::Place::of(server, client);
+    let wait = ctx.engine().settings.app_ready_timeout;
+    ctx.script_on(server, scripts::CLIENT_RECREATE)
+        .args([
+            place.base_dir,
+            place.subdomain,
+            super::files::client_port(client)?.to_string(),
+            wait.as_secs().max(1).to_string(),
+        ])
+        .timeout(wait + std::time::Duration::from_secs(300))
+        .run()
+        .await?;
+    Ok(())
 }
 
 async fn artisan(

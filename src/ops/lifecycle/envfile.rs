@@ -6,7 +6,7 @@
 //! Values are compared as written (after `=`, quotes included): the template writes every value
 //! the same way each time, so a value that reads differently is a value that changed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -70,15 +70,6 @@ pub fn parse(text: &str) -> Vec<Entry> {
         }
     }
     entries
-}
-
-/// Whether two `.env` texts hold the same keys with the same values (comments, blank lines and
-/// order aside).
-pub fn same_entries(a: &str, b: &str) -> bool {
-    let map = |text: &str| -> BTreeMap<String, String> {
-        parse(text).into_iter().map(|e| (e.key, e.raw)).collect()
-    };
-    map(a) == map(b)
 }
 
 /// Deploy's `.env`: the rendered template, then the entries of `current` whose keys the
