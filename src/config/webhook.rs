@@ -49,10 +49,7 @@ pub(super) fn read(src: &Source) -> anyhow::Result<Option<WebhookSettings>> {
     if retry_base.is_zero() {
         bail!("ALFA_WEBHOOK_RETRY_BASE must be more than 0");
     }
-    let max_tries = match src.parse("ALFA_WEBHOOK_MAX_TRIES", 10u32)? {
-        n @ 1..=100 => n,
-        other => bail!("ALFA_WEBHOOK_MAX_TRIES={other} must be 1..100"),
-    };
+    let max_tries = src.whole("ALFA_WEBHOOK_MAX_TRIES", 10u32, 1..=100)?;
     Ok(Some(WebhookSettings {
         url,
         secret: SecretString::from(secret),

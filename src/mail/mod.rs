@@ -16,7 +16,6 @@ use serde_json::json;
 
 pub use transport::{Delivered, Mailer, SendError};
 
-use crate::config::Settings;
 use crate::domain::{ClientState, Locale};
 use crate::ops::kinds::client_mail::ClientMail;
 use crate::ops::{Engine, On};
@@ -152,12 +151,12 @@ pub async fn enqueue_expire(
     enqueue(engine, client_id, MailKind::Expire, requested_by).await
 }
 
-/// Mails the operator (`ALFA_ADMIN_EMAIL`) a text mail, once, now. Returns false, sending
-/// nothing, when SMTP or `ALFA_ADMIN_EMAIL` is not configured.
-pub async fn send_admin(settings: &Settings, subject: &str, body: &str) -> anyhow::Result<bool> {
+/// Mails the operator (`ALFA_ADMIN_EMAIL`) a text mail, once, now, through the engine's SMTP
+/// transport. Returns false, sending nothing, when SMTP or `ALFA_ADMIN_EMAIL` is not configured.
+pub async fn send_admin(engine: &Engine, subject: &str, body: &str) -> anyhow::Result<bool> {
     let (Some(mailer), Some(to)) = (
-        Mailer::from_settings(&settings.mail)?,
-        settings.mail.admin_email.as_deref(),
+        engine.mailer.as_ref(),
+        engine.settings.mail.admin_email.as_deref(),
     ) else {
         return Ok(false);
     };

@@ -127,7 +127,7 @@ pub async fn tick(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Tick> {
 /// Queues the licence reminders due at `now` that were not sent yet.
 async fn reminders(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
     let settings = &engine.settings;
-    if settings.mail.smtp_url.is_none() {
+    if engine.mailer.is_none() {
         return Ok(Vec::new());
     }
     let db = &engine.db;

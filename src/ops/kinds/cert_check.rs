@@ -86,7 +86,7 @@ impl Kind for CertCheck {
                 "{error}\n\nOperation {} (GET /operations/{}/log has certbot's output).\n",
                 ctx.op.id, ctx.op.id
             );
-            match crate::mail::send_admin(&ctx.engine().settings, &subject, &body).await {
+            match crate::mail::send_admin(ctx.engine(), &subject, &body).await {
                 Ok(true) => ctx.info("the operator was mailed (ALFA_ADMIN_EMAIL)"),
                 Ok(false) => {}
                 Err(err) => ctx.info(format!("the operator could not be mailed: {err:#}")),
