@@ -28,8 +28,7 @@ REPO=$3
 VERSION=$4
 IF_EXISTS=$5
 [[ $BRANCH == dev || $BRANCH == master ]] || usage_error "BRANCH must be dev or master (got '$BRANCH')"
-[[ $REPO =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ && ${#REPO} -le 200 ]] ||
-  usage_error "IMAGE_REPO must be a docker repository name like alfa-lims (got '$REPO')"
+valid_image_repo "$REPO"
 [[ $VERSION =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ ]] ||
   usage_error "VERSION must be a docker tag like 1.3.2-$BRANCH (got '$VERSION')"
 [[ $IF_EXISTS == fail || $IF_EXISTS == keep ]] || usage_error "IF_EXISTS must be fail or keep (got '$IF_EXISTS')"

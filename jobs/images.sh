@@ -8,8 +8,7 @@ set -euo pipefail
 
 [[ $# -eq 1 ]] || usage_error "usage: images.sh IMAGE_REPO (got $# arguments)"
 REPO=$1
-[[ $REPO =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ && ${#REPO} -le 200 ]] ||
-  usage_error "IMAGE_REPO must be a docker repository name like alfa-lims or registry/alfa-lims (got '$REPO')"
+valid_image_repo "$REPO"
 
 step list
 # shellcheck disable=SC2016  # {{...}} is a docker template, not a shell expansion

@@ -125,6 +125,13 @@ valid_subdomain() {
     usage_error "SUBDOMAIN must be a DNS label (a-z, 0-9, inner '-', at most 63 chars) (got '$1')"
 }
 
+# valid_image_repo NAME: exits 2 unless NAME is a docker repository name (alfa-lims,
+# registry/alfa-lims), at most 200 characters.
+valid_image_repo() {
+  [[ $1 =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ && ${#1} -le 200 ]] ||
+    usage_error "IMAGE_REPO must be a docker repository name like alfa-lims or registry/alfa-lims (got '$1')"
+}
+
 # json_str STRING — STRING as a JSON string literal (quotes included).
 json_str() {
   local literal

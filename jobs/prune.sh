@@ -24,8 +24,7 @@ REPO=$2
 KEEP=$3
 MODE=$4
 shift 4
-[[ $REPO =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ && ${#REPO} -le 200 ]] ||
-  usage_error "IMAGE_REPO must be a docker repository name like alfa-lims (got '$REPO')"
+valid_image_repo "$REPO"
 [[ $KEEP =~ ^[0-9]{1,4}$ ]] || usage_error "KEEP must be a whole number (got '$KEEP')"
 [[ $MODE == apply || $MODE == dry-run ]] || usage_error "MODE must be apply or dry-run (got '$MODE')"
 for v in "$@"; do
