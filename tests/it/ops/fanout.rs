@@ -79,6 +79,17 @@ async fn fan_outs_run_every_client_roll_back_the_failed_one_retry_it_and_stop_af
         "the client's reboot ran after the server-wide migrate_all: {reboot} {done} {waited:?}"
     );
 
+    // Two fan-outs on one server run one after the other.
+    let first = start(&app, &format!("/server/{server}/migrate_all")).await;
+    let second = start(&app, &format!("/servers/{server}/migrate_all")).await;
+    let (first, _) = ended(&app, first).await;
+    let (second, log) = ended(&app, second).await;
+    assert_eq!(second["status"], "ok", "{log:#?}");
+    assert!(
+        second["started_at"].as_str() >= first["finished_at"].as_str(),
+        "the second migrate_all waited for the first: {first} {second}"
+    );
+
     // switch_all with b's migrate failing: b is rolled back, a and c move on.
     let rule = failing_migrate(&b);
     host.add_faults("fail", rule.clone());

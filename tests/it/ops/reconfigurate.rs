@@ -241,7 +241,9 @@ async fn reconfigurate_pulls_merges_env_example_keeps_values_and_fails_only_the_
         "hello world"
     );
 
-    // remove_stale: OLD_FLAG goes; the keys the template writes stay.
+    // remove_stale: OLD_FLAG goes; the keys the template writes stay, and so does any DB_* or
+    // ALFA_* key a lab holds though neither the template nor .env.example has it.
+    edit_env(&a, |t| t + "DB_REPLICA_HOST=10.0.0.9\nALFA_FEATURE=beta\n");
     let reply = app
         .post(
             "/clients/reconfigurate",
@@ -268,6 +270,8 @@ async fn reconfigurate_pulls_merges_env_example_keeps_values_and_fails_only_the_
     ] {
         env_value(&env_a, key);
     }
+    assert_eq!(env_value(&env_a, "DB_REPLICA_HOST"), "10.0.0.9");
+    assert_eq!(env_value(&env_a, "ALFA_FEATURE"), "beta");
 
     // A deploy keeps what reconfigurate added.
     let op = start(&app, &format!("/server/{s1}/deploy")).await;
