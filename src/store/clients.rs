@@ -412,6 +412,19 @@ pub async fn set_version_tag(
     })
 }
 
+/// The active clients of server `server_id`, by id.
+pub async fn active_on(db: &Db, server_id: i64) -> sqlx::Result<Vec<ClientRow>> {
+    with_db!(db, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE c.server_id = $1 AND c.state = 'active' \
+             ORDER BY c.id"
+        )))
+        .bind(server_id)
+        .fetch_all(pool)
+        .await
+    })
+}
+
 /// The clients that are not deleted with this subdomain, under any domain, by id.
 pub async fn by_subdomain(db: &Db, subdomain: &str) -> sqlx::Result<Vec<ClientRow>> {
     with_db!(db, |pool| {

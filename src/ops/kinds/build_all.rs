@@ -24,9 +24,10 @@ use crate::ops::fanout::{self, FanOut, Retry, Target};
 use crate::ops::lifecycle::{ClientSecrets, labdata};
 use crate::ops::sql::SqlValue;
 use crate::ops::{FailedWith, Kind, OpContext};
+use crate::store::clients::{self, ClientRow};
 use crate::store::operations::{self, LockScope};
+use crate::store::servers;
 use crate::store::servers::ServerRow;
-use crate::store::{clients, probes, servers};
 
 #[derive(Debug, Deserialize)]
 struct Params {
@@ -93,16 +94,14 @@ impl Kind for BuildMasterForAll {
             .collect();
 
         ctx.step("versions").await?;
-        let labs = probes::targets(&db).await?;
+        let mut labs = HashMap::new();
+        for server in &built {
+            labs.insert(server.id, clients::active_on(&db, server.id).await?);
+        }
         let ctx_ref: &OpContext = ctx;
         let writes = built.iter().map(|server| {
-            let ids: Vec<i64> = labs
-                .iter()
-                .filter(|l| l.server_id == server.id)
-                .map(|l| l.id)
-                .collect();
-            let params = &params;
-            async move { (server.id, write_server(ctx_ref, server, &ids, params).await) }
+            let (labs, params) = (&labs[&server.id], &params);
+            async move { (server.id, write_server(ctx_ref, server, labs, params).await) }
         });
         let written: HashMap<i64, Vec<Value>> = futures::future::join_all(writes)
             .await
@@ -209,25 +208,19 @@ impl Kind for BuildMasterForAll {
     }
 }
 
-/// Writes the version's row into each of `labs` (client ids) on `server`, one after another;
-/// returns each lab's outcome.
+/// Writes the version's row into each of `labs` on `server`, one after another; returns each
+/// lab's outcome.
 async fn write_server(
     ctx: &OpContext,
     server: &ServerRow,
-    labs: &[i64],
+    labs: &[ClientRow],
     params: &Params,
 ) -> Vec<Value> {
     let mut out = Vec::with_capacity(labs.len());
-    for &id in labs {
+    for client in labs {
+        let (id, subdomain) = (client.id, client.subdomain.clone());
         let started = std::time::Instant::now();
-        let (subdomain, written) = match clients::get(&ctx.engine().db, id).await {
-            Ok(Some(client)) => {
-                let written = write_lab(ctx, server, &client, params).await;
-                (client.subdomain, written)
-            }
-            Ok(None) => (String::new(), Err(anyhow::anyhow!("client {id} vanished"))),
-            Err(err) => (String::new(), Err(err.into())),
-        };
+        let written = write_lab(ctx, server, client, params).await;
         ctx.add_remote_time(started);
         match written {
             Ok(()) => {

@@ -111,18 +111,9 @@ impl Kind for ServerReconfigurate {
         let example = example_at(ctx, &server, &checkout, &commit).await?;
 
         ctx.step("env").await?;
-        let ids: Vec<i64> = crate::store::probes::targets(&ctx.engine().db)
-            .await?
-            .into_iter()
-            .filter(|t| t.server_id == server.id)
-            .map(|t| t.id)
-            .collect();
         let mut reports = Vec::new();
         let mut failed = Vec::new();
-        for id in ids {
-            let Some(client) = clients::get(&ctx.engine().db, id).await? else {
-                continue;
-            };
+        for client in clients::active_on(&ctx.engine().db, server.id).await? {
             match merge_client(ctx, &server, &client, &example, &params).await {
                 Ok(report) => reports.push(report),
                 Err(err) => {
