@@ -175,3 +175,16 @@ pub async fn send_admin(engine: &Engine, subject: &str, body: &str) -> anyhow::R
     })?;
     Ok(true)
 }
+
+/// A licence's last day in the client's time zone (`timezone`, UTC when unknown) and the whole
+/// days from `now`'s day there to it (0 on the day, negative after): what the reminders count
+/// and the expiry mail shows, computed one way for both.
+pub fn licence_end(
+    timezone: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (chrono::NaiveDate, i64) {
+    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+    let day = expires_at.with_timezone(&tz).date_naive();
+    (day, (day - now.with_timezone(&tz).date_naive()).num_days())
+}

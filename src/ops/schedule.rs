@@ -132,6 +132,9 @@ async fn reminders(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Vec<i6
     }
     let db = &engine.db;
     let mut started = Vec::new();
+    // A licence that ended over a week ago (in any time zone) is past its last reminder.
+    let recorded =
+        schedule::reminders_recorded(db, now.date_naive() - chrono::Days::new(9)).await?;
     for client in schedule::reminder_candidates(db).await? {
         if !settings
             .reminder_billing_types
@@ -140,15 +143,18 @@ async fn reminders(engine: &Engine, now: DateTime<Utc>) -> anyhow::Result<Vec<i6
             continue;
         }
         let tz: Tz = client.timezone.parse().unwrap_or(chrono_tz::UTC);
-        let local = now.with_timezone(&tz);
-        if local.time() < settings.reminder_at {
+        if now.with_timezone(&tz).time() < settings.reminder_at {
             continue;
         }
-        let ends_on = client.license_expires_at.with_timezone(&tz).date_naive();
-        let days_left = (ends_on - local.date_naive()).num_days();
+        let (ends_on, days_left) =
+            crate::mail::licence_end(&client.timezone, client.license_expires_at, now);
         let Some(threshold) = due_reminder(days_left) else {
             continue;
         };
+        let key = (client.id, ends_on.format("%Y-%m-%d").to_string(), threshold);
+        if recorded.contains(&key) {
+            continue;
+        }
         if !schedule::claim_reminder(db, client.id, ends_on, threshold, now).await? {
             continue;
         }

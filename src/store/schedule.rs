@@ -50,6 +50,25 @@ pub async fn reminder_candidates(db: &Db) -> sqlx::Result<Vec<ReminderCandidate>
     })
 }
 
+/// The reminders recorded for licences ending on `since` or later: (client, end date,
+/// threshold). Read once per look at the clock, so only a reminder not recorded yet takes the
+/// write lock of [`claim_reminder`].
+pub async fn reminders_recorded(
+    db: &Db,
+    since: NaiveDate,
+) -> sqlx::Result<std::collections::HashSet<(i64, String, i64)>> {
+    let since = since.format("%Y-%m-%d").to_string();
+    let rows: Vec<(i64, String, i64)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT client_id, expires_on, threshold FROM reminders_sent WHERE expires_on >= $1",
+        )
+        .bind(&since)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Records the reminder `threshold` of client `id`'s licence ending on `expires_on`. Returns
 /// false when it was recorded already (sent, or being sent by another worker).
 pub async fn claim_reminder(

@@ -126,16 +126,14 @@ fn quoted(name: &str) -> String {
 
 /// The client's values for the templates (no password).
 fn values(client: &ClientRow, locale: Locale) -> MailValues<'_> {
-    let tz: chrono_tz::Tz = client.timezone.parse().unwrap_or(chrono_tz::UTC);
     let (expires_on, days_left) = match client.license_expires_at {
         Some(at) => {
-            let day = at.with_timezone(&tz).date_naive();
-            let today = Utc::now().with_timezone(&tz).date_naive();
+            let (day, days_left) = crate::mail::licence_end(&client.timezone, at, Utc::now());
             let shown = match locale {
                 Locale::Ru => day.format("%d.%m.%Y").to_string(),
                 Locale::En => day.format("%Y-%m-%d").to_string(),
             };
-            (Some(shown), Some((day - today).num_days()))
+            (Some(shown), Some(days_left))
         }
         None => (None, None),
     };
