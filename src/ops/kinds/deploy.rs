@@ -11,8 +11,6 @@
 //! fan-out's (`counts`, `children`, each child's report as its `result`) with `vhosts`: the
 //! vhosts replaced and whether nginx was reloaded.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,7 +18,7 @@ use crate::ops::fanout::{self, FanOut};
 use crate::ops::kinds::client_deploy::ClientDeploy;
 use crate::ops::{FailedWith, Kind, OpContext};
 use crate::remote::scripts;
-use crate::store::operations::{self, LockScope};
+use crate::store::operations::LockScope;
 
 #[derive(Debug, Deserialize)]
 struct Params {
@@ -28,19 +26,6 @@ struct Params {
     how: FanOut,
     #[serde(default)]
     dry_run: bool,
-}
-
-/// The reports of the children of `parent` that ended ok, by client.
-async fn child_reports(ctx: &OpContext, parent: i64) -> anyhow::Result<BTreeMap<i64, Value>> {
-    let children = operations::children(&ctx.engine().db, parent).await?;
-    Ok(children
-        .into_iter()
-        .filter(|child| child.status == "ok")
-        .filter_map(|child| {
-            let report = serde_json::from_str(child.result.as_deref()?).ok()?;
-            Some((child.client_id?, report))
-        })
-        .collect())
 }
 
 pub struct Deploy;
@@ -68,11 +53,22 @@ impl Kind for Deploy {
         )
         .await;
 
-        let reports = child_reports(ctx, ctx.op.id).await?;
-        let staged: Vec<(i64, String)> = reports
+        // The children's ends, from the fan-out's result (kept when it ended in error too).
+        let children = match &fanned {
+            Ok(result) => Some(result),
+            Err(err) => err.downcast_ref::<FailedWith>().map(|f| &f.result),
+        }
+        .and_then(|result| result["children"].as_array().cloned())
+        .unwrap_or_default();
+        let staged: Vec<(i64, String)> = children
             .iter()
-            .filter(|(_, r)| r["vhost_staged"] == true)
-            .filter_map(|(id, r)| Some((*id, r["subdomain"].as_str()?.to_owned())))
+            .filter(|c| c["status"] == "ok" && c["result"]["vhost_staged"] == true)
+            .filter_map(|c| {
+                Some((
+                    c["client_id"].as_i64()?,
+                    c["result"]["subdomain"].as_str()?.to_owned(),
+                ))
+            })
             .collect();
         let mut vhosts = json!({ "replaced": [], "reloaded": false });
         let mut vhost_error = None;
