@@ -3,8 +3,8 @@
 //! of the docker stand-in, each client's own MariaDB database named in its `.env`), with the
 //! stand-in's `php artisan migrate` lasting 300 ms (a `last_ms` sleep rule: from its process's
 //! start, doing nothing else). In one run, on the same hosts,
-//! every way running the same job (jobs/lib.sh + jobs/client_artisan.sh on `bash -s`, 4 at a
-//! time per host, 16 in all):
+//! every way running the same job (jobs/lib.sh + jobs/client_artisan.sh: ours in its warm
+//! shells, the others on a `bash -s` per client), 4 at a time per host, 16 in all:
 //! - ours: the four servers' `migrate_all?parallel=4` asked at once through the API, from the
 //!   first request to the last parent's end (best and median of 3 after a warm-up run);
 //! - the ideal: 200 × 0.3 s ÷ (4 hosts × 4) = 3.75 s;
@@ -84,7 +84,7 @@ struct Job {
 
 /// Asks every server's migrate_all at once; returns the seconds from the first request to
 /// the last parent's end.
-async fn ours(app: &TestApp, servers: &[i64]) -> f64 {
+async fn ours(app: &TestApp, servers: &[i64]) -> (f64, Vec<i64>) {
     let started = chrono::Utc::now();
     let mut parents = Vec::new();
     for id in servers {
@@ -96,6 +96,7 @@ async fn ours(app: &TestApp, servers: &[i64]) -> f64 {
         parents.push(reply["operation_id"].as_i64().unwrap());
     }
     let mut last = started;
+    let mut ids = Vec::new();
     for id in parents {
         let row = loop {
             let row = operations::get(&app.engine.db, id).await.unwrap().unwrap();
@@ -114,8 +115,50 @@ async fn ours(app: &TestApp, servers: &[i64]) -> f64 {
             serde_json::from_str(row.result.as_deref().unwrap()).unwrap();
         assert_eq!(result["counts"]["ok"], PER_HOST, "{result}");
         last = last.max(row.finished_at.unwrap());
+        ids.push(id);
     }
-    (last - started).as_seconds_f64()
+    ((last - started).as_seconds_f64(), ids)
+}
+
+/// Where a child's time goes (BENCH_FLEET_TIMELINE=1), averaged over the children of
+/// `parents`: queued to claimed, claimed to the job's first remote line, the remote run, the
+/// last remote line to the end; and the mean gap a slot stays empty between two children.
+async fn timeline(app: &TestApp, parents: &[i64]) {
+    use alfa_cloud::store::oplog;
+    let db = &app.engine.db;
+    let (mut n, mut claim, mut pre, mut remote, mut post, mut busy, mut wall) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for parent in parents {
+        let p = operations::get(db, *parent).await.unwrap().unwrap();
+        wall += (p.finished_at.unwrap() - p.started_at.unwrap()).as_seconds_f64();
+        for c in operations::children(db, *parent).await.unwrap() {
+            let lines = oplog::after(db, c.id, 0, 1000).await.unwrap();
+            let at = |needle: &str| {
+                lines
+                    .iter()
+                    .find(|l| l.line.contains(needle))
+                    .map(|l| l.at)
+                    .unwrap_or_else(|| panic!("no line {needle:?} in operation {}", c.id))
+            };
+            let (first, done) = (at("php artisan migrate --force in"), at("done in"));
+            let (s, f) = (c.started_at.unwrap(), c.finished_at.unwrap());
+            claim += (s - c.created_at).as_seconds_f64();
+            pre += (first - s).as_seconds_f64();
+            remote += (done - first).as_seconds_f64();
+            post += (f - done).as_seconds_f64();
+            busy += (f - c.created_at).as_seconds_f64();
+            n += 1.0;
+        }
+    }
+    let ms = |x: f64| x * 1000.0 / n;
+    println!(
+        "  timeline per child (ms): created->claimed {:.1}, ->first remote line {:.1}, remote {:.1}, ->finished {:.1}; slot empty between children {:.1}",
+        ms(claim),
+        ms(pre),
+        ms(remote),
+        ms(post),
+        (wall * PARALLEL as f64 - busy) * 1000.0 / n
+    );
 }
 
 /// `ssh ARGS bash -s -- BASE SUB migrate --force` with the job on stdin; panics unless it works.
@@ -386,11 +429,14 @@ async fn main() {
         let (dir, app) = (dir.clone(), app.clone());
         async move {
             // A warm-up run opens our connections and runs every first migration.
-            let warm = ours(&app, &servers).await;
+            let (warm, _) = ours(&app, &servers).await;
             let mut runs: Vec<f64> = Vec::new();
+            let mut parents = Vec::new();
             let cpu = cpu_now();
             for _ in 0..RUNS {
-                runs.push(ours(&app, &servers).await);
+                let (took, ids) = ours(&app, &servers).await;
+                runs.push(took);
+                parents.extend(ids);
             }
             let ours_cpu = cpu_per_client(cpu, RUNS);
             runs.sort_by(f64::total_cmp);
@@ -407,6 +453,9 @@ async fn main() {
                 "  ideal 200 x 0.3 s / (4 x {PARALLEL}) = {ideal:.2} s: ours/ideal {:.2}x (target <= 1.10x)",
                 median / ideal
             );
+            if std::env::var("BENCH_FLEET_TIMELINE").as_deref() == Ok("1") {
+                timeline(&app, &parents).await;
+            }
             if std::env::var("BENCH_FLEET_BASELINES").as_deref() == Ok("0") {
                 return;
             }

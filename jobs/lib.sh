@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # jobs/lib.sh — shared helpers for the job scripts Alfa Cloud runs on a server.
 #
-# The runner sends this file followed by one job script as ONE stdin stream to
-# `bash -s -- ARGS`, so everything here is defined before the job's own text runs.
+# The runner loads this file once into a warm shell (a `bash -s` kept per session
+# slot, src/remote/shell.rs), then runs each job script in a subshell of it, so
+# everything here is defined before the job's own text runs. By hand:
+# `cat jobs/lib.sh jobs/X.sh | bash -s -- ARGS`.
 # Rules for job scripts (see jobs/README.md):
 #   - positional arguments only, validated (exit 2 on bad arguments);
 #   - `::step NAME` lines on stdout mark progress; other stdout lines are the log;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::context::OpContext;
 use super::finish::{Ending, Held};
 use super::{Engine, LogWriter};
-use crate::store::operations::{self, Renewal};
+use crate::store::operations::{self, OperationRow, Renewal};
 
 /// How often a running operation renews its lease and looks for a cancel request.
 const RENEW_EVERY: Duration = Duration::from_millis(500);
@@ -35,8 +35,7 @@ impl Engine {
 
     async fn try_run(&self, id: i64) -> anyhow::Result<()> {
         let db = &self.db;
-        let Some(claim) = operations::claim(db, id, &self.worker_id, self.lease_until()).await?
-        else {
+        let Some(op) = operations::claim(db, id, &self.worker_id, self.lease_until()).await? else {
             // Finished, cancelled, held by a live worker, or waiting for an earlier operation.
             if let Some(blocker) = operations::blocker(db, id).await? {
                 operations::set_waiting(db, id, &format!("waiting for operation {blocker}"))
@@ -44,23 +43,20 @@ impl Engine {
             }
             return Ok(());
         };
-        let op = operations::get(db, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("operation {id} vanished after it was claimed"))?;
         let writer = LogWriter::open(db.clone(), id).await?;
         let log = writer.log().clone();
-        let held = |op, steps| Held {
+        let held = |op: OperationRow, steps| Held {
+            attempt: op.attempt,
             op,
-            attempt: claim.attempt,
             writer,
             steps,
         };
-        tracing::info!(op.id = id, op.kind = %op.kind, attempt = claim.attempt, "operation started");
+        tracing::info!(op.id = id, op.kind = %op.kind, attempt = op.attempt, "operation started");
 
-        if claim.attempt > claim.max_attempts {
+        if op.attempt > op.max_attempts {
             let why = format!(
                 "gave up after {} attempts: the workers running it were lost",
-                claim.max_attempts
+                op.max_attempts
             );
             self.finish(held(op, true), Ending::error(why)).await?;
             return Ok(());
@@ -73,8 +69,8 @@ impl Engine {
             self.finish(held(op, true), Ending::error(why)).await?;
             return Ok(());
         };
-        if claim.attempt > 1 {
-            log.info(format!("attempt {} after a lost worker", claim.attempt));
+        if op.attempt > 1 {
+            log.info(format!("attempt {} after a lost worker", op.attempt));
         } else {
             log.info(format!("{} started", op.kind));
         }
@@ -86,7 +82,7 @@ impl Engine {
         let outcome = match OpContext::load(
             self.clone(),
             op.clone(),
-            claim.attempt,
+            op.attempt,
             log.clone(),
             (cancel.clone(), lost.clone()),
             kind.command_timeout(),

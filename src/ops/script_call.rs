@@ -101,7 +101,15 @@ impl ScriptCall<'_> {
         ctx.add_remote_time(started);
         let outcome = match result {
             Ok(outcome) => {
-                servers::set_reachable(db, server.id, true).await?;
+                // Recorded when it changes, else at most every RECORD_REACHABLE: a fan-out runs
+                // commands on one server back to back.
+                let recent = server.reachable == Some(true)
+                    && server
+                        .reachable_checked_at
+                        .is_some_and(|at| chrono::Utc::now() - at < RECORD_REACHABLE);
+                if !recent {
+                    servers::set_reachable(db, server.id, true).await?;
+                }
                 outcome
             }
             Err(err) => {
@@ -134,6 +142,10 @@ impl ScriptCall<'_> {
         Ok(data)
     }
 }
+
+/// How stale a server's recorded "reachable" may be before a command that reached it
+/// records it again.
+const RECORD_REACHABLE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// The SSH target of a server, with the host key it recorded on first use.
 pub fn target(server: &ServerRow) -> Target {

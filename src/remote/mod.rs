@@ -2,9 +2,10 @@
 //! crate, native-mux), shared by every job of the process, with a bound on commands in
 //! flight, trust-on-first-use host keys, timeouts, live output, cancel, and secrets masked.
 //!
-//! Commands are argument vectors (`Command::arg` quotes for the remote shell); job scripts
-//! travel on stdin (`bash -s -- ARGS`), and secrets travel on stdin too, never on a command
-//! line where `ps` would show them.
+//! Commands are argument vectors (`Command::arg` quotes for the remote shell). Job scripts run
+//! in warm shells ([`shell`]): a logged-in bash per session slot with `jobs/lib.sh` loaded
+//! once, each job in a subshell of it; scripts, arguments and secrets travel on its stdin,
+//! never on a command line where `ps` would show them.
 
 mod forward;
 mod orphans;
@@ -12,6 +13,7 @@ mod pool;
 mod redact;
 mod run;
 pub mod scripts;
+mod shell;
 mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +32,8 @@ pub use transfer::{End, Piped, RECEIVE_FILE};
 pub struct RemoteSettings {
     /// The private key workers log in with.
     pub key_path: PathBuf,
-    /// Commands in flight per server (below sshd's MaxSessions, 10 by default).
+    /// Sessions per server: commands in flight and warm shells (below sshd's MaxSessions,
+    /// 10 by default).
     pub max_inflight: usize,
     pub connect_timeout: Duration,
     /// A connection unused this long is closed (its master exits too).

@@ -6,11 +6,13 @@ use std::collections::HashMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use tokio::sync::Semaphore;
 
+use super::shell::Shell;
 use super::{RemoteError, RemoteSettings, Target};
 use crate::sync::Mutex;
 
@@ -26,10 +28,55 @@ pub(super) struct Conn {
     target: Target,
     /// Held while connecting, so concurrent first uses wait for one connect.
     session: tokio::sync::Mutex<Option<Arc<Session>>>,
-    /// Commands in flight on this connection.
+    /// Sessions open on this connection: commands in flight and warm shells (busy or idle).
     pub slots: Arc<Semaphore>,
+    /// Warm shells waiting for a job, the most recently used last.
+    pub idle: Mutex<Vec<Shell>>,
+    /// Told when a shell rests: a task waiting for a session takes it (a job) or closes it (a
+    /// plain command).
+    pub rested: tokio::sync::Notify,
+    /// A task closes the idle shells that outstay `idle_close` (one at a time).
+    reaping: AtomicBool,
     last_used: Mutex<Instant>,
     dir: PathBuf,
+}
+
+impl Conn {
+    /// Marks the connection used now (it is not closed as idle).
+    pub fn touch(&self) {
+        *self.last_used.lock() = Instant::now();
+    }
+
+    /// Takes back a warm shell whose job ended cleanly, for the tasks waiting for a session
+    /// or the next job. An idle shell closes after `idle_close`, so that an unused
+    /// connection's master can exit.
+    pub fn rest(self: &Arc<Self>, shell: Shell, idle_close: Duration) {
+        self.idle.lock().push(shell);
+        self.rested.notify_waiters();
+        if !self.reaping.swap(true, Ordering::SeqCst) {
+            tokio::spawn(reap(Arc::downgrade(self), idle_close));
+        }
+    }
+}
+
+/// Closes `conn`'s idle shells as they outstay `idle_close`; ends when none is left.
+async fn reap(conn: std::sync::Weak<Conn>, idle_close: Duration) {
+    loop {
+        let next = {
+            let Some(conn) = conn.upgrade() else { return };
+            let mut idle = conn.idle.lock();
+            idle.retain(|shell| shell.idle_since.elapsed() < idle_close);
+            match idle.iter().map(|shell| shell.idle_since).min() {
+                Some(oldest) => oldest + idle_close,
+                None => {
+                    // Under the lock: a shell resting after this starts a new task.
+                    conn.reaping.store(false, Ordering::SeqCst);
+                    return;
+                }
+            }
+        };
+        tokio::time::sleep_until(next.into()).await;
+    }
 }
 
 impl Pool {
@@ -45,6 +92,11 @@ impl Pool {
         let mut conns = self.conns.lock();
         let idle = self.settings.idle_close;
         conns.retain(|_, c| Arc::strong_count(c) > 1 || c.last_used.lock().elapsed() < idle);
+        for c in conns.values() {
+            c.idle
+                .lock()
+                .retain(|shell| shell.idle_since.elapsed() < idle);
+        }
         conns
             .entry(target.clone())
             .or_insert_with(|| {
@@ -54,6 +106,9 @@ impl Pool {
                     target: target.clone(),
                     session: tokio::sync::Mutex::new(None),
                     slots: Arc::new(Semaphore::new(self.settings.max_inflight.max(1))),
+                    idle: Mutex::new(Vec::new()),
+                    rested: tokio::sync::Notify::new(),
+                    reaping: AtomicBool::new(false),
                     last_used: Mutex::new(Instant::now()),
                     dir: self
                         .settings

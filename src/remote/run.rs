@@ -6,28 +6,95 @@ use std::time::Duration;
 use openssh::Session;
 use secrecy::ExposeSecret as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWriteExt as _, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, TryAcquireError, mpsc};
 
-use super::pool::Pool;
-use super::{Job, Line, RemoteError, RunOpts, RunOutcome, Stream, Target};
-
-/// The first line of every script's stdin: report the process group to kill on cancel.
-/// Builtins only (field 5 of /proc/$$/stat is the group), so it costs no process.
-const PRELUDE: &str = "if read -r -a __alfa_stat </proc/$$/stat 2>/dev/null; \
-then printf '::pgid %s\\n' \"${__alfa_stat[4]}\"; else printf '::pgid %s\\n' \"$$\"; fi; \
-unset __alfa_stat\n";
+use super::pool::{Conn, Pool};
+use super::shell::{self, Shell};
+use super::{Job, Line, RemoteError, RunOpts, RunOutcome, Stream, Target, scripts};
 
 /// A command spawned on a pooled connection.
 pub(super) struct Spawned {
     pub(super) child: openssh::Child<Arc<Session>>,
-    session: Arc<Session>,
+    pub(super) session: Arc<Session>,
     /// The host key learned if this spawn opened the connection (trust on first use).
-    learned_host_key: Option<String>,
-    /// One of the connection's in-flight slots, held until the command is dropped.
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    pub(super) learned_host_key: Option<String>,
+    /// One of the connection's session slots, held until the command is dropped.
+    pub(super) slot: OwnedSemaphorePermit,
 }
 
-/// Spawns `build(session)` on `target`'s pooled connection once one of its in-flight slots is
+/// How long a task waiting for a session looks no further than a free slot or a resting shell
+/// (a wake-up it missed costs at most this).
+const SLOT_RECHECK: Duration = Duration::from_millis(50);
+
+/// A session of `conn` for a job: an idle warm shell, else a free slot for a new one, else
+/// whichever of the two comes first.
+enum ForJob {
+    Shell(Box<Shell>),
+    Slot(OwnedSemaphorePermit),
+}
+
+async fn for_job(pool: &Pool, conn: &Conn) -> Result<ForJob, RemoteError> {
+    loop {
+        let rested = conn.rested.notified();
+        if let Some(shell) = idle_shell(pool, conn) {
+            return Ok(ForJob::Shell(Box::new(shell)));
+        }
+        if let Some(permit) = free_slot(conn)? {
+            return Ok(ForJob::Slot(permit));
+        }
+        tokio::select! {
+            permit = conn.slots.clone().acquire_owned() => {
+                return permit.map(ForJob::Slot).map_err(|e| RemoteError::Other(e.to_string()));
+            }
+            () = rested => {}
+            () = tokio::time::sleep(SLOT_RECHECK) => {}
+        }
+    }
+}
+
+/// A session slot of `conn` for a plain command: a free one, else one an idle warm shell gives
+/// up (closed first, so sshd never counts more sessions than the slots), else the first to
+/// free.
+async fn slot(conn: &Conn) -> Result<OwnedSemaphorePermit, RemoteError> {
+    loop {
+        let rested = conn.rested.notified();
+        if let Some(permit) = free_slot(conn)? {
+            return Ok(permit);
+        }
+        let idle = conn.idle.lock().pop();
+        if let Some(shell) = idle {
+            shell.close().await;
+            continue;
+        }
+        tokio::select! {
+            permit = conn.slots.clone().acquire_owned() => {
+                return permit.map_err(|e| RemoteError::Other(e.to_string()));
+            }
+            () = rested => {}
+            () = tokio::time::sleep(SLOT_RECHECK) => {}
+        }
+    }
+}
+
+fn free_slot(conn: &Conn) -> Result<Option<OwnedSemaphorePermit>, RemoteError> {
+    match conn.slots.clone().try_acquire_owned() {
+        Ok(permit) => Ok(Some(permit)),
+        Err(TryAcquireError::NoPermits) => Ok(None),
+        Err(e @ TryAcquireError::Closed) => Err(RemoteError::Other(e.to_string())),
+    }
+}
+
+/// The most recently rested shell of `conn` that is still there (the others are dropped).
+fn idle_shell(pool: &Pool, conn: &Conn) -> Option<Shell> {
+    loop {
+        let mut shell = conn.idle.lock().pop()?;
+        if shell.idle_since.elapsed() < pool.settings.idle_close && shell.is_ready() {
+            return Some(shell);
+        }
+    }
+}
+
+/// Spawns `build(session)` on `target`'s pooled connection once one of its session slots is
 /// free; when the connection turns out dead, reconnects once and tries again.
 pub(super) async fn spawn(
     pool: &Pool,
@@ -35,32 +102,77 @@ pub(super) async fn spawn(
     build: impl Fn(Arc<Session>) -> openssh::OwningCommand<Arc<Session>>,
 ) -> Result<Spawned, RemoteError> {
     let conn = pool.conn(target);
-    let slot = conn
-        .slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| RemoteError::Other(e.to_string()))?;
+    let slot = slot(&conn).await?;
+    spawn_in(pool, target, &conn, slot, build).await
+}
+
+/// Spawns `build(session)` in `slot` of `conn`.
+async fn spawn_in(
+    pool: &Pool,
+    target: &Target,
+    conn: &Conn,
+    slot: OwnedSemaphorePermit,
+    build: impl Fn(Arc<Session>) -> openssh::OwningCommand<Arc<Session>>,
+) -> Result<Spawned, RemoteError> {
     let mut retried = false;
     loop {
-        let (session, learned_host_key) = pool.session(&conn).await?;
+        let (session, learned_host_key) = pool.session(conn).await?;
         match build(session.clone()).spawn().await {
             Ok(child) => {
                 return Ok(Spawned {
                     child,
                     session,
                     learned_host_key,
-                    _slot: slot,
+                    slot,
                 });
             }
             Err(err) if !retried => {
                 tracing::info!(server.host = %target.host, error = %err, "SSH connection lost; reconnecting");
-                pool.reset(&conn, &session).await;
+                pool.reset(conn, &session).await;
                 retried = true;
             }
             Err(err) => return Err(lost(target, &err)),
         }
     }
+}
+
+/// A warm shell for a job: an idle one of `conn`, else a new one (with the host key its
+/// connection learned, if it opened the connection). True when reused.
+async fn shell(
+    pool: &Pool,
+    target: &Target,
+    conn: &Conn,
+) -> Result<(Shell, bool, Option<String>), RemoteError> {
+    conn.touch();
+    let slot = match for_job(pool, conn).await? {
+        ForJob::Shell(shell) => return Ok((*shell, true, None)),
+        ForJob::Slot(slot) => slot,
+    };
+    let Spawned {
+        child,
+        session,
+        learned_host_key,
+        slot,
+    } = spawn_in(pool, target, conn, slot, |session| {
+        let mut command = Session::to_command(session, "bash");
+        command
+            .arg("-s")
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped());
+        command
+    })
+    .await?;
+    let shell = Shell::new(child, session, slot)
+        .ok_or_else(|| RemoteError::Other("the shell's streams are missing".into()))?;
+    Ok((shell, false, learned_host_key))
+}
+
+/// Why a job stopped following its output.
+enum Stop {
+    Ended(shell::End),
+    Cancelled,
+    TimedOut,
 }
 
 pub(super) async fn run(
@@ -74,88 +186,87 @@ pub(super) async fn run(
     let redactor = opts
         .redactor
         .with(job.env.iter().map(|(_, v)| v.expose_secret().to_owned()));
-
-    let Spawned {
-        mut child,
-        session,
-        learned_host_key,
-        _slot,
-    } = spawn(pool, target, |session| {
-        let mut command = Session::to_command(session, "bash");
-        command
-            .arg("-s")
-            .arg("--")
-            .args(job.args)
-            .stdin(openssh::Stdio::piped())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped());
-        command
-    })
-    .await?;
-
-    let mut input = String::from(PRELUDE);
-    for (name, value) in job.env {
-        input.push_str(&format!("export {name}={}\n", quote(value.expose_secret())));
-    }
-    input.push_str(&job.script.text());
-    let mut stdin = child
-        .stdin()
-        .take()
-        .ok_or_else(|| RemoteError::Other("no stdin".into()))?;
-    // Written concurrently with reading, so a large script cannot dead-lock on a full pipe.
-    tokio::spawn(async move {
-        let _ = stdin.write_all(input.as_bytes()).await;
-        let _ = stdin.shutdown().await;
-    });
-
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    if let Some(out) = child.stdout().take() {
-        tokio::spawn(read_lines(out, Stream::Out, tx.clone()));
-    }
-    if let Some(err) = child.stderr().take() {
-        tokio::spawn(read_lines(err, Stream::Err, tx.clone()));
-    }
-    drop(tx);
-
-    let deadline = tokio::time::sleep(opts.timeout);
-    tokio::pin!(deadline);
-    let mut pgid: Option<u32> = None;
+    let env: Vec<(&str, &str)> = job
+        .env
+        .iter()
+        .map(|(name, value)| (*name, value.expose_secret()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + opts.timeout;
+    let conn = pool.conn(target);
     loop {
-        tokio::select! {
+        let (mut shell, reused, learned_host_key) = shell(pool, target, &conn).await?;
+        let sent = tokio::time::timeout_at(
+            deadline,
+            shell.send(scripts::LIB, job.script.body(), &env, job.args),
+        )
+        .await;
+        let nonce = match sent {
+            Ok(Ok(nonce)) => nonce,
+            // A shell that died while idle: the job never reached it.
+            Ok(Err(_)) if reused => continue,
+            Ok(Err(err)) => {
+                return Err(RemoteError::Unreachable {
+                    host: host(target),
+                    reason: format!("the SSH session closed while the job was sent: {err}"),
+                });
+            }
+            Err(_) => {
+                return Err(RemoteError::Timeout {
+                    after: opts.timeout,
+                });
+            }
+        };
+        let session = shell.session.clone();
+        let pgid = std::sync::OnceLock::<u32>::new();
+        let stop = tokio::select! {
             biased;
-            line = rx.recv() => match line {
-                Some(Line { stream: Stream::Out, text }) if pgid.is_none() && text.starts_with("::pgid ") => {
-                    pgid = text["::pgid ".len()..].trim().parse().ok();
+            end = shell.follow(&nonce, |mut line| {
+                if line.stream == Stream::Out && pgid.get().is_none() && line.text.starts_with("::pgid ") {
+                    if let Ok(id) = line.text["::pgid ".len()..].trim().parse() {
+                        let _ = pgid.set(id);
+                    }
+                    return;
                 }
-                Some(mut line) => {
-                    line.text = redactor.redact(&line.text).into_owned();
-                    on_line(line);
-                }
-                None => break,
-            },
-            () = opts.cancel.cancelled() => {
-                kill(session, pgid, target).await;
+                line.text = redactor.redact(&line.text).into_owned();
+                on_line(line);
+            }) => Stop::Ended(end),
+            () = opts.cancel.cancelled() => Stop::Cancelled,
+            () = tokio::time::sleep_until(deadline) => Stop::TimedOut,
+        };
+        match stop {
+            Stop::Ended(shell::End::Exited(exit_code)) => {
+                conn.rest(shell, pool.settings.idle_close);
+                return Ok(RunOutcome {
+                    exit_code,
+                    learned_host_key,
+                });
+            }
+            // A reused shell that closed before the job printed its process group: the job
+            // did not run there; it runs on another shell.
+            Stop::Ended(shell::End::Closed { started: false }) if reused => {}
+            Stop::Ended(shell::End::Closed { .. }) => {
+                return Err(RemoteError::Unreachable {
+                    host: host(target),
+                    reason: "the SSH session closed before the command ended".into(),
+                });
+            }
+            Stop::Cancelled => {
+                drop(shell);
+                kill(session, pgid.get().copied(), target).await;
                 return Err(RemoteError::Cancelled);
             }
-            () = &mut deadline => {
-                kill(session, pgid, target).await;
-                return Err(RemoteError::Timeout { after: opts.timeout });
+            Stop::TimedOut => {
+                drop(shell);
+                kill(session, pgid.get().copied(), target).await;
+                return Err(RemoteError::Timeout {
+                    after: opts.timeout,
+                });
             }
         }
     }
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .map_err(|_| {
-            RemoteError::Other("the remote command closed its output but did not exit".into())
-        })?
-        .map_err(|e| lost(target, &e))?;
-    Ok(RunOutcome {
-        exit_code: status.code().unwrap_or(-1),
-        learned_host_key,
-    })
 }
 
-async fn read_lines(
+pub(super) async fn read_lines(
     reader: impl AsyncRead + Unpin,
     stream: Stream,
     tx: mpsc::UnboundedSender<Line>,
@@ -199,14 +310,13 @@ async fn kill(session: Arc<Session>, pgid: Option<u32>, target: &Target) {
     });
 }
 
-/// Single-quotes a value for bash (used only for what travels on stdin).
-fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+fn host(target: &Target) -> String {
+    format!("{}@{}:{}", target.user, target.host, target.port)
 }
 
 pub(super) fn lost(target: &Target, err: &openssh::Error) -> RemoteError {
     RemoteError::Unreachable {
-        host: format!("{}@{}:{}", target.user, target.host, target.port),
+        host: host(target),
         reason: format!("the SSH connection failed: {err}"),
     }
 }
@@ -231,7 +341,9 @@ pub(super) async fn upload(
     group: Option<&str>,
 ) -> Result<(), RemoteError> {
     let Spawned {
-        mut child, _slot, ..
+        mut child,
+        slot: _slot,
+        ..
     } = spawn(pool, target, |session| {
         let mut command = Session::to_command(session, "bash");
         command
@@ -286,7 +398,9 @@ pub(super) async fn exec(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| RemoteError::Other("no program to run".into()))?;
-    let Spawned { child, _slot, .. } = spawn(pool, target, |session| {
+    let Spawned {
+        child, slot: _slot, ..
+    } = spawn(pool, target, |session| {
         let mut command = Session::to_command(session, *program);
         command
             .args(args)

@@ -3,7 +3,8 @@
 //!
 //! A new job script is a file in `jobs/` and one line in the list below.
 
-const LIB: &str = include_str!("../../jobs/lib.sh");
+/// `jobs/lib.sh`, which every job script runs after.
+pub(super) const LIB: &str = include_str!("../../jobs/lib.sh");
 
 /// A script a job runs on a server: its file name (for messages) and its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +23,13 @@ impl Script {
         self.name
     }
 
-    /// What goes on the remote bash's stdin: the library, then the script.
+    /// The script's own text, without the library.
+    pub fn body(self) -> &'static str {
+        self.body
+    }
+
+    /// The library, then the script: what a fresh `bash -s` on a server runs (the benchmarks'
+    /// baselines; the product's jobs run in warm shells, see `remote::shell`).
     pub fn text(self) -> String {
         format!("{LIB}\n{}\n", self.body)
     }

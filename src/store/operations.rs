@@ -125,6 +125,34 @@ pub async fn insert(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
     })
 }
 
+/// Inserts an operation already handed to a runner (`enqueued_at` set): one statement for
+/// what [`insert`] and [`mark_enqueued`] do, for a fan-out's children, which their parent
+/// runs itself.
+pub async fn insert_handed(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
+    let now = Utc::now();
+    with_retry!(async {
+        with_db!(db, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO operations (kind, server_id, client_id, parent_id, lock_scope, \
+                   status, requested_by, params, max_attempts, created_at, updated_at, \
+                   enqueued_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9, $9) RETURNING id",
+            )
+            .bind(op.kind)
+            .bind(op.server_id)
+            .bind(op.client_id)
+            .bind(op.parent_id)
+            .bind(op.lock_scope.as_str())
+            .bind(&op.requested_by)
+            .bind(op.params.to_string())
+            .bind(op.max_attempts)
+            .bind(now)
+            .fetch_one(pool)
+            .await
+        })
+    })
+}
+
 pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<OperationRow>> {
     with_db!(db, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -136,26 +164,20 @@ pub async fn get(db: &Db, id: i64) -> sqlx::Result<Option<OperationRow>> {
     })
 }
 
-/// What a worker got when it claimed an operation.
-#[derive(Debug, sqlx::FromRow)]
-pub struct Claim {
-    pub attempt: i64,
-    pub max_attempts: i64,
-}
-
 /// Claims `id` for `worker` until `lease_until`: a queued operation, or a running one whose
 /// worker's lease ran out. Refused (None) while an earlier conflicting operation is unfinished,
-/// or when the operation is finished, cancelled or held by a live worker.
+/// or when the operation is finished, cancelled or held by a live worker. Returns the claimed
+/// row (its attempt counted).
 pub async fn claim(
     db: &Db,
     id: i64,
     worker: &str,
     lease_until: DateTime<Utc>,
-) -> sqlx::Result<Option<Claim>> {
+) -> sqlx::Result<Option<OperationRow>> {
     let now = Utc::now();
     with_retry!(async {
         with_db!(db, |pool| {
-            sqlx::query_as(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE operations SET status = 'running', attempt = attempt + 1, worker_id = $2, \
                    lease_until = $3, started_at = COALESCE(started_at, $4), status_detail = '', \
                    updated_at = $4 \
@@ -168,8 +190,8 @@ pub async fn claim(
                        AND (operations.lock_scope = 'server' OR o.lock_scope = 'server' \
                             OR o.client_id = operations.client_id) \
                        AND (operations.parent_id IS NULL OR o.id < operations.parent_id)) \
-                 RETURNING attempt, max_attempts",
-            )
+                 RETURNING {COLUMNS}"
+            )))
             .bind(id)
             .bind(worker)
             .bind(lease_until)

@@ -281,9 +281,10 @@ async fn create<K: Kind>(ctx: &OpContext, target: &Target, params: Value) -> any
         parent_id: Some(ctx.op.id),
     };
     let db = &ctx.engine().db;
-    let id = operations::insert(db, &new_operation::<K>(on, params, &ctx.op.requested_by)).await?;
-    operations::mark_enqueued(db, &[id]).await?;
-    Ok(id)
+    Ok(
+        operations::insert_handed(db, &new_operation::<K>(on, params, &ctx.op.requested_by))
+            .await?,
+    )
 }
 
 /// Runs child `id` here (the claim decides: another worker may hold it, or it waits for a

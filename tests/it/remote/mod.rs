@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 mod connections;
 mod scripts;
+mod shells;
 
 pub fn remote(max_inflight: usize) -> Remote {
     remote_idle(max_inflight, Duration::from_secs(60))
