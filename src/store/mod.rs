@@ -24,6 +24,7 @@ pub mod retry;
 pub mod schedule;
 mod server_status;
 pub mod servers;
+mod sqlite_busy;
 pub mod steps;
 pub mod transfer;
 pub mod webhooks;
@@ -89,6 +90,7 @@ impl Db {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
+                    // Replaced on each connection by sqlite_busy's handler (same 10 s).
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     // 1 MB of page cache per connection (SQLite's default is 2 MB): the OS
@@ -104,6 +106,12 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections.unwrap_or(8))
                     .min_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlite_busy::install(conn.lock_handle().await?.as_raw_handle());
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await
                     .context("cannot open the SQLite database")?;

@@ -1,5 +1,9 @@
 """Dispatch by the name the stand-in was called by (argv[0]), and the testbed-internal
-commands (`docker __testbed ...`, not recorded)."""
+commands (`docker __testbed ...`, not recorded).
+
+Each command imports only what it uses: a call that a fault rule answers (a `sleep` rule with
+`instead`, a `fail`) never loads the docker model, so the stand-in's own start costs the test
+hosts' shared CPU as little as it can (the fleet benchmark makes 200 such calls at once)."""
 
 import errno
 import json
@@ -8,14 +12,12 @@ import time
 
 from .calls import apply_faults, fail_now
 from .common import ARGS, PROG, Fail, err, out
-from .compose import cmd_compose
-from .docker import cmd_docker
-from .fakeapp import app_stop, fakeapp
-from .state import State, now_iso, split_ref
-from .wrappers import run_certbot, run_nginx
 
 
 def internal(args):
+    from .fakeapp import app_stop  # noqa: PLC0415
+    from .state import State, now_iso, split_ref  # noqa: PLC0415
+
     if not args:
         raise Fail("usage: docker __testbed seed-image REPO:TAG... | reset-state | state")
     if args[0] == "seed-image":
@@ -54,8 +56,12 @@ def main():
         after = apply_faults()
         try:
             if PROG == "docker-compose":
+                from .compose import cmd_compose  # noqa: PLC0415
+
                 rc = cmd_compose(ARGS, v1=True)
             else:
+                from .docker import cmd_docker  # noqa: PLC0415
+
                 rc = cmd_docker(ARGS)
         except Fail as e:
             err(e.msg)
@@ -66,10 +72,16 @@ def main():
             fail_now(after)
         return rc
     if PROG == "alfa-fakeapp":
+        from .fakeapp import fakeapp  # noqa: PLC0415
+
         return fakeapp(ARGS)
     if PROG == "nginx":
+        from .wrappers import run_nginx  # noqa: PLC0415
+
         run_nginx()
     if PROG == "certbot":
+        from .wrappers import run_certbot  # noqa: PLC0415
+
         run_certbot()
     if PROG in ("reboot", "shutdown", "poweroff", "halt"):
         apply_faults()
