@@ -47,14 +47,19 @@ usage_error() {
 # sbin folders (a non-root PATH on Debian lacks /usr/sbin, where nginx lives).
 # Prints the path; returns 1 when not found.
 resolve_cmd() {
-  local name=$1 p d
-  if p=$(type -P -- "$name"); then
-    printf '%s\n' "$p"
-    return 0
-  fi
-  for d in /usr/local/sbin /usr/sbin /sbin /usr/local/bin /usr/bin /bin; do
-    if [[ -x $d/$name ]]; then
-      printf '%s\n' "$d/$name"
+  local path
+  resolve_cmd_into path "$1" || return 1
+  printf '%s\n' "$path"
+}
+
+# resolve_cmd_into VAR NAME — resolve_cmd's path into the variable VAR, without the subshell
+# of $(resolve_cmd NAME) (run_sudo runs for every docker call).
+resolve_cmd_into() {
+  local __var=$1 __name=$2 __d IFS=:
+  # shellcheck disable=SC2086  # PATH is split on ':' (IFS) on purpose
+  for __d in $PATH /usr/local/sbin /usr/sbin /sbin /usr/local/bin /usr/bin /bin; do
+    if [[ -n $__d && -f $__d/$__name && -x $__d/$__name ]]; then
+      printf -v "$__var" '%s' "$__d/$__name"
       return 0
     fi
   done
@@ -66,7 +71,7 @@ resolve_cmd() {
 run_sudo() {
   local name=$1 path
   shift
-  path=$(resolve_cmd "$name") ||
+  resolve_cmd_into path "$name" ||
     die 127 "'$name' is not installed on this server (not on PATH nor in /usr/sbin, /sbin): install it"
   sudo -n -- "$path" "$@" </dev/null
 }

@@ -35,12 +35,21 @@ impl Engine {
 
     async fn try_run(&self, id: i64) -> anyhow::Result<()> {
         let db = &self.db;
-        let Some(op) = operations::claim(db, id, &self.worker_id, self.lease_until()).await? else {
+        let claimed = match operations::claim(db, id, &self.worker_id, self.lease_until()).await? {
+            Some(op) => Some(op),
             // Finished, cancelled, held by a live worker, or waiting for an earlier operation.
-            if let Some(blocker) = operations::blocker(db, id).await? {
-                operations::set_waiting(db, id, &format!("waiting for operation {blocker}"))
-                    .await?;
+            // A waiting one is marked so (the end of what it waits for wakes only marked ones,
+            // see operations::waiting_on_server); then it is claimed once more, since what
+            // refused it may have ended before the mark, waking nobody.
+            None => {
+                if let Some(blocker) = operations::blocker(db, id).await? {
+                    operations::set_waiting(db, id, &format!("waiting for operation {blocker}"))
+                        .await?;
+                }
+                operations::claim(db, id, &self.worker_id, self.lease_until()).await?
             }
+        };
+        let Some(op) = claimed else {
             return Ok(());
         };
         let writer = LogWriter::open(db.clone(), id).await?;

@@ -398,11 +398,15 @@ pub async fn lost(db: &Db, limit: i64) -> sqlx::Result<Vec<(i64, i64, i64)>> {
     })
 }
 
-/// Queued operations on `server_id` that may have been waiting for one that just ended.
+/// Queued operations on `server_id` that a claim refused for an earlier one (marked by
+/// [`set_waiting`]): the ones the end of an operation there may let start. An unmarked queued
+/// one is still on its way to its first claim (in the queue, or run by a fan-out's parent);
+/// pushing it again would only make a second claim try.
 pub async fn waiting_on_server(db: &Db, server_id: i64) -> sqlx::Result<Vec<i64>> {
     with_db!(db, |pool| {
         sqlx::query_scalar(
-            "SELECT id FROM operations WHERE status = 'queued' AND server_id = $1 ORDER BY id LIMIT 100",
+            "SELECT id FROM operations WHERE status = 'queued' AND server_id = $1 \
+               AND status_detail <> '' ORDER BY id LIMIT 100",
         )
         .bind(server_id)
         .fetch_all(pool)
