@@ -190,6 +190,7 @@ macro_rules! insert_operation {
             .bind(op.params.to_string())
             .bind(op.max_attempts)
             .bind($now)
+            .bind(None::<chrono::DateTime<chrono::Utc>>)
             .fetch_one(&mut *$tx)
             .await
     }};

@@ -172,6 +172,7 @@ async fn insert_once(
                 .bind(creation.params.to_string())
                 .bind(creation.max_attempts)
                 .bind(now)
+                .bind(None::<chrono::DateTime<chrono::Utc>>)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(WriteError::Db)?;

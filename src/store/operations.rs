@@ -100,13 +100,26 @@ pub struct NewOperation {
     pub max_attempts: i64,
 }
 
-/// The insert shared by [`insert`] and the client creation transaction.
+/// The insert shared by [`insert`] and the client creation transaction ($10: `enqueued_at`,
+/// set only when the operation is handed to a runner in the same breath).
 pub(super) const INSERT: &str = "INSERT INTO operations (kind, server_id, client_id, parent_id, \
-    lock_scope, status, requested_by, params, max_attempts, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9) RETURNING id";
+    lock_scope, status, requested_by, params, max_attempts, created_at, updated_at, enqueued_at) \
+    VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9, $10) RETURNING id";
 
 pub async fn insert(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
+    insert_as(db, op, false).await
+}
+
+/// Inserts an operation already handed to a runner (`enqueued_at` set): one statement for
+/// what [`insert`] and [`mark_enqueued`] do, for a fan-out's children, which their parent
+/// runs itself.
+pub async fn insert_handed(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
+    insert_as(db, op, true).await
+}
+
+async fn insert_as(db: &Db, op: &NewOperation, handed: bool) -> sqlx::Result<i64> {
     let now = Utc::now();
+    let enqueued_at = handed.then_some(now);
     with_retry!(async {
         with_db!(db, |pool| {
             sqlx::query_scalar(INSERT)
@@ -119,36 +132,9 @@ pub async fn insert(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
                 .bind(op.params.to_string())
                 .bind(op.max_attempts)
                 .bind(now)
+                .bind(enqueued_at)
                 .fetch_one(pool)
                 .await
-        })
-    })
-}
-
-/// Inserts an operation already handed to a runner (`enqueued_at` set): one statement for
-/// what [`insert`] and [`mark_enqueued`] do, for a fan-out's children, which their parent
-/// runs itself.
-pub async fn insert_handed(db: &Db, op: &NewOperation) -> sqlx::Result<i64> {
-    let now = Utc::now();
-    with_retry!(async {
-        with_db!(db, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO operations (kind, server_id, client_id, parent_id, lock_scope, \
-                   status, requested_by, params, max_attempts, created_at, updated_at, \
-                   enqueued_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $9, $9) RETURNING id",
-            )
-            .bind(op.kind)
-            .bind(op.server_id)
-            .bind(op.client_id)
-            .bind(op.parent_id)
-            .bind(op.lock_scope.as_str())
-            .bind(&op.requested_by)
-            .bind(op.params.to_string())
-            .bind(op.max_attempts)
-            .bind(now)
-            .fetch_one(pool)
-            .await
         })
     })
 }

@@ -344,7 +344,12 @@ async fn a_move_that_fails_on_the_target_leaves_the_lab_serving_on_its_source() 
             if hung {
                 Ok(())
             } else {
-                Err("not yet".to_owned())
+                // What the move is doing, for a failure's message.
+                let log = log_text(&app, op).await;
+                Err(format!(
+                    "not yet; its log ends {:?}",
+                    &log[log.len().saturating_sub(6)..]
+                ))
             }
         },
     )
