@@ -43,13 +43,11 @@ umask 077
 mkdir -p -- "$DIR" ||
   die "cannot create $DIR as $(id -un): $BASE/backups must be writable by $(id -un) (sudo install -d -o $(id -un) -g $(id -gn) -m 700 $BASE/backups)"
 chmod 700 -- "$DIR"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-while [[ -e $DIR/$stamp.sql.gz ]]; do # two dumps in one second
-  sleep 1
-  stamp=$(date -u +%Y%m%dT%H%M%SZ)
-done
-FILE=$DIR/$stamp.sql.gz
-TMP=$DIR/.$stamp.sql.gz.part
+# The dump goes to a file of its own, and takes its name only when done (a hard link fails
+# on a name taken): two dumps into one folder at once (a lost worker's first attempt still
+# running beside its retry) never write one file.
+TMP=$(mktemp "$DIR/.dump.XXXXXX.part") ||
+  die "cannot create a file in $DIR as $(id -un): $DIR must be writable by $(id -un)"
 trap 'rm -f -- "$TMP"' EXIT
 
 say "dumping $KIND database $DATABASE (127.0.0.1:$PORT, user $DB_USER) with ${tool##*/}"
@@ -64,7 +62,15 @@ else
     die "dumping $DATABASE failed (above): check the database, the user's rights and its password, then rerun"
 fi
 chmod 600 -- "$TMP"
-mv -f -- "$TMP" "$FILE"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+FILE=$DIR/$stamp.sql.gz
+while ! ln -- "$TMP" "$FILE" 2>/dev/null; do
+  [[ -e $FILE ]] || die "cannot create $FILE as $(id -un): $DIR must be writable by $(id -un)"
+  sleep 1 # another dump took this second's name
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  FILE=$DIR/$stamp.sql.gz
+done
+rm -f -- "$TMP"
 trap - EXIT
 bytes=$(stat -c %s -- "$FILE")
 say "wrote $FILE ($bytes bytes)"
