@@ -1,7 +1,6 @@
 """What every stand-in knows: who it is (argv[0]), its host folder and that host's files,
 the versions it claims, and how it fails and prints."""
 
-import json
 import os
 import sys
 
@@ -13,6 +12,8 @@ ARGS = sys.argv[1:]
 CALLS = os.path.join(HOST, "calls.jsonl")
 STATE = os.path.join(HOST, "docker-state.json")
 STANDIN = os.path.join(HOST, "standin.json")
+# standin.json as parsed last, with the bytes it was parsed from (marshal: see calls.rules).
+STANDIN_CACHE = os.path.join(HOST, ".standin.json.marshal")
 HOSTCONF = os.path.join(HOST, "testbed-host.json")
 
 DOCKER_VERSION = "24.0.7"
@@ -40,6 +41,8 @@ def out(msg=""):
 
 
 def host_conf():
+    import json  # noqa: PLC0415  (json costs each call that never needs it ~8 ms: see calls.py)
+
     try:
         with open(HOSTCONF) as f:
             return json.load(f)

@@ -6,15 +6,16 @@ Each command imports only what it uses: a call that a fault rule answers (a `sle
 hosts' shared CPU as little as it can (the fleet benchmark makes 200 such calls at once)."""
 
 import errno
-import json
-import re
-import time
 
 from .calls import apply_faults, fail_now
 from .common import ARGS, PROG, Fail, err, out
 
 
 def internal(args):
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
     from .fakeapp import app_stop  # noqa: PLC0415
     from .state import State, now_iso, split_ref  # noqa: PLC0415
 
