@@ -152,9 +152,10 @@ impl OpContext {
     /// this attempt ends `ok`; the finish ends the last one with the operation's outcome).
     pub async fn step(&self, name: &str) -> anyhow::Result<()> {
         self.log.line(Stream::Step, name);
-        self.stepped
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        steps::begin(&self.engine.db, self.op.id, self.attempt, name).await?;
+        let first = !self
+            .stepped
+            .swap(true, std::sync::atomic::Ordering::Relaxed);
+        steps::begin(&self.engine.db, self.op.id, self.attempt, name, first).await?;
         Ok(())
     }
 

@@ -9,8 +9,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use super::{Engine, LogWriter};
-use crate::store::operations::{self, OperationRow, Outcome, TakeOver};
-use crate::store::steps;
+use crate::store::operations::{self, Closing, OperationRow, Outcome, TakeOver};
 
 /// A running operation this worker holds, with its open log.
 pub(super) struct Held {
@@ -100,10 +99,15 @@ pub enum Cancel {
 }
 
 impl Engine {
-    /// Ends `held` with `ending`. Every line is stored before the status says the operation
-    /// ended, so a poller that sees it ended already has the whole log. False when the
-    /// operation was no longer ours (another worker took it over): then nothing else happens.
-    pub(super) async fn finish(&self, held: Held, ending: Ending) -> anyhow::Result<bool> {
+    /// Ends `held` with `ending`; returns the ended row. Every line is stored with the status
+    /// that says the operation ended, so a poller that sees it ended already has the whole
+    /// log. None when the operation was no longer ours (another worker took it over): then
+    /// nothing else happens.
+    pub(super) async fn finish(
+        &self,
+        held: Held,
+        ending: Ending,
+    ) -> anyhow::Result<Option<OperationRow>> {
         let Held {
             op,
             attempt,
@@ -130,13 +134,8 @@ impl Engine {
             }
         }
         writer.log().info(ending.line(attempt));
-        if steps
-            && let Err(err) =
-                steps::end_running(&self.db, op.id, attempt, ending.outcome.as_str()).await
-        {
-            tracing::warn!(op.id = op.id, error = %err, "could not end the operation's last step");
-        }
-        writer.close().await?;
+        // The last lines, the last step's end and the operation's end go in one transaction.
+        let lines = writer.drain().await?;
         let ended = operations::finish(
             &self.db,
             op.id,
@@ -145,18 +144,25 @@ impl Engine {
             ending.result.as_ref(),
             ending.error.as_deref(),
             self.settings.webhook.is_some(),
+            Closing {
+                lines: &lines,
+                step_of: steps.then_some(attempt),
+            },
         )
         .await?;
-        if !ended {
+        let Some(ended) = ended else {
             tracing::warn!(
                 op.id = op.id,
                 "the operation was taken over before it could end here"
             );
-            return Ok(false);
-        }
+            return Ok(None);
+        };
         tracing::info!(op.id = op.id, op.kind = %op.kind, attempt, status = ending.outcome.as_str(), "operation finished");
-        self.wake_waiters(&op).await;
-        Ok(true)
+        // Not on the way of whoever waits for this end (a fan-out's next child): a lost wake
+        // is the sweeper's to push.
+        let engine = self.clone();
+        tokio::spawn(async move { engine.wake_waiters(&op).await });
+        Ok(Some(ended))
     }
 
     /// Ends an operation no live worker runs — a queued one being cancelled, or one whose
@@ -186,6 +192,7 @@ impl Engine {
             ending,
         )
         .await
+        .map(|ended| ended.is_some())
     }
 
     /// Cancels operation `id`: a queued one ends at once and never starts; a running one is

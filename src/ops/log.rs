@@ -27,12 +27,15 @@ enum Msg {
     Line(Stream, String),
     /// Every line sent before this one is stored, then the writer stops.
     Close,
+    /// The writer stops and hands back the lines sent before this one that it has not stored
+    /// (the operation's end stores them in its own transaction).
+    Drain,
 }
 
 /// Owns the writer task; [`LogWriter::close`] waits until every line is stored.
 pub struct LogWriter {
     log: OpLog,
-    task: JoinHandle<anyhow::Result<()>>,
+    task: JoinHandle<anyhow::Result<Vec<NewLine>>>,
 }
 
 impl LogWriter {
@@ -58,6 +61,14 @@ impl LogWriter {
         // A failed send means the writer already stopped (on a database error): the task's
         // result says why.
         let _ = log.tx.send(Msg::Close);
+        task.await?.map(drop)
+    }
+
+    /// Stops the writer and returns the lines sent so far (by any clone) that it has not
+    /// stored, in order, for the caller to store; lines sent after this are dropped.
+    pub async fn drain(self) -> anyhow::Result<Vec<NewLine>> {
+        let Self { log, task } = self;
+        let _ = log.tx.send(Msg::Drain);
         task.await?
     }
 }
@@ -82,7 +93,7 @@ async fn write_loop(
     operation_id: i64,
     mut next: i64,
     mut rx: mpsc::UnboundedReceiver<Msg>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<NewLine>> {
     let mut batch = Vec::new();
     // Waits for a first message, then takes whatever else is already queued.
     while let Some(mut msg) = rx.recv().await {
@@ -101,8 +112,9 @@ async fn write_loop(
                     if !batch.is_empty() {
                         oplog::append(&db, operation_id, &batch).await?;
                     }
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
+                Msg::Drain => return Ok(batch),
             }
             if batch.len() >= MAX_BATCH {
                 break;
@@ -115,5 +127,5 @@ async fn write_loop(
         oplog::append(&db, operation_id, &batch).await?;
         batch.clear();
     }
-    Ok(())
+    Ok(Vec::new())
 }

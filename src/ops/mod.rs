@@ -209,7 +209,9 @@ impl Engine {
                 self.settings.shutdown_grace,
                 move |msg: JobMessage| {
                     let engine = engine.clone();
-                    async move { engine.run(msg.operation_id).await }
+                    async move {
+                        engine.run(msg.operation_id).await;
+                    }
                 },
                 shutdown,
             )

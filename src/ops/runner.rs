@@ -16,14 +16,19 @@ const RENEW_EVERY: Duration = Duration::from_millis(500);
 
 impl Engine {
     /// The worker's handler for one queue message. Never fails: what goes wrong is recorded on
-    /// the operation, or logged when even that is impossible.
-    pub async fn run(&self, id: i64) {
-        if let Err(err) = self.try_run(id).await {
-            tracing::error!(
-                op.id = id,
-                error = format!("{err:#}"),
-                "running the operation failed"
-            );
+    /// the operation, or logged when even that is impossible. Returns the operation's row as
+    /// this call ended it; None when it did not end it here (not claimed, or lost).
+    pub async fn run(&self, id: i64) -> Option<OperationRow> {
+        match self.try_run(id).await {
+            Ok(ended) => ended,
+            Err(err) => {
+                tracing::error!(
+                    op.id = id,
+                    error = format!("{err:#}"),
+                    "running the operation failed"
+                );
+                None
+            }
         }
     }
 
@@ -33,7 +38,7 @@ impl Engine {
                 .unwrap_or(chrono::Duration::seconds(30))
     }
 
-    async fn try_run(&self, id: i64) -> anyhow::Result<()> {
+    async fn try_run(&self, id: i64) -> anyhow::Result<Option<OperationRow>> {
         let db = &self.db;
         let claimed = match operations::claim(db, id, &self.worker_id, self.lease_until()).await? {
             Some(op) => Some(op),
@@ -50,7 +55,7 @@ impl Engine {
             }
         };
         let Some(op) = claimed else {
-            return Ok(());
+            return Ok(None);
         };
         let writer = LogWriter::open(db.clone(), id).await?;
         let log = writer.log().clone();
@@ -67,16 +72,14 @@ impl Engine {
                 "gave up after {} attempts: the workers running it were lost",
                 op.max_attempts
             );
-            self.finish(held(op, true), Ending::error(why)).await?;
-            return Ok(());
+            return self.finish(held(op, true), Ending::error(why)).await;
         }
         let Some(kind) = self.kinds.get(&op.kind) else {
             let why = format!(
                 "unknown operation kind {:?}: is this worker older than the API?",
                 op.kind
             );
-            self.finish(held(op, true), Ending::error(why)).await?;
-            return Ok(());
+            return self.finish(held(op, true), Ending::error(why)).await;
         };
         if op.attempt > 1 {
             log.info(format!("attempt {} after a lost worker", op.attempt));
@@ -112,7 +115,7 @@ impl Engine {
             log.info("this worker lost its claim on the operation; another attempt takes over");
             let Held { writer, .. } = held(op, false);
             writer.close().await?;
-            return Ok(());
+            return Ok(None);
         }
         let ending = match outcome {
             Ok(result) => Ending::ok(result),
@@ -124,8 +127,7 @@ impl Engine {
                 ..Ending::error(format!("{err:#}"))
             },
         };
-        self.finish(held(op, stepped), ending).await?;
-        Ok(())
+        self.finish(held(op, stepped), ending).await
     }
 }
 

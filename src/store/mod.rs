@@ -10,6 +10,7 @@ pub mod audit;
 mod client_json;
 mod client_list;
 pub mod clients;
+mod ending;
 mod handover;
 pub mod idempotency;
 pub mod images;

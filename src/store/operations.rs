@@ -11,10 +11,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::retry::{WritePool as _, with_retry};
-use super::webhooks;
+use super::retry::with_retry;
 use super::{Db, with_db};
 
+pub use super::ending::{Closing, Outcome, finish};
 pub use super::handover::{TakeOver, requeue, take_over};
 pub use super::operation_list::{OperationQuery, children, children_summary, list};
 
@@ -253,71 +253,6 @@ pub async fn renew(
     Ok(match row {
         Some(cancel) => Renewal::Held { cancel },
         None => Renewal::Lost,
-    })
-}
-
-/// How an operation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Error,
-    Cancelled,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Error => "error",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// Ends a running operation held by `worker`. False when it was no longer ours. With
-/// `webhook`, the event of this ending is recorded in the same transaction (see
-/// [`super::webhooks`]): an ending is never committed without its event, nor twice.
-pub async fn finish(
-    db: &Db,
-    id: i64,
-    worker: &str,
-    outcome: Outcome,
-    result: Option<&Value>,
-    error: Option<&str>,
-    webhook: bool,
-) -> sqlx::Result<bool> {
-    let now = Utc::now();
-    let update = "UPDATE operations SET status = $3, result = $4, error = $5, finished_at = $6, \
-          updated_at = $6, lease_until = NULL \
-        WHERE id = $1 AND worker_id = $2 AND status = 'running' \
-        RETURNING kind, server_id, client_id, attempt, finished_at";
-    with_retry!(async {
-        with_db!(db, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let ended: Option<webhooks::Ended> = sqlx::query_as(update)
-                .bind(id)
-                .bind(worker)
-                .bind(outcome.as_str())
-                .bind(result.map(Value::to_string))
-                .bind(error)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(ended) = ended else {
-                return Ok(false);
-            };
-            if webhook {
-                sqlx::query(webhooks::INSERT)
-                    .bind(id)
-                    .bind(ended.attempt)
-                    .bind(ended.body(id, outcome, error))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(true)
-        })
     })
 }
 

@@ -52,19 +52,35 @@ pub async fn append(db: &Db, operation_id: i64, lines: &[NewLine]) -> sqlx::Resu
     if lines.is_empty() {
         return Ok(());
     }
-    with_db!(db, |pool| {
-        let mut sql = sqlx::QueryBuilder::new(
-            "INSERT INTO operation_logs (operation_id, seq, at, stream, line) ",
-        );
-        sql.push_values(lines, |mut row, line| {
-            row.push_bind(operation_id)
-                .push_bind(line.seq)
-                .push_bind(line.at)
-                .push_bind(line.stream.as_str())
-                .push_bind(line.line.clone());
-        });
-        sql.build().execute(pool).await.map(drop)
-    })
+    with_db!(db, |pool| append_on(pool, operation_id, lines).await)
+}
+
+/// [`append`] on `conn` (a pool, or a transaction's connection); `lines` not empty.
+pub(super) async fn append_on<'c, DB, E>(
+    conn: E,
+    operation_id: i64,
+    lines: &[NewLine],
+) -> sqlx::Result<()>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    let mut sql = sqlx::QueryBuilder::<DB>::new(
+        "INSERT INTO operation_logs (operation_id, seq, at, stream, line) ",
+    );
+    sql.push_values(lines, |mut row, line| {
+        row.push_bind(operation_id)
+            .push_bind(line.seq)
+            .push_bind(line.at)
+            .push_bind(line.stream.as_str())
+            .push_bind(line.line.clone());
+    });
+    sql.build().execute(conn).await.map(drop)
 }
 
 /// The highest sequence number written so far (0 when none).

@@ -17,10 +17,18 @@ pub struct StepRow {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-/// Ends the running step of `attempt` (if any) with `status`, then begins step `name`.
-/// Returns the new step's number.
-pub async fn begin(db: &Db, operation_id: i64, attempt: i64, name: &str) -> sqlx::Result<i64> {
-    end_running(db, operation_id, attempt, "ok").await?;
+/// Ends the running step of `attempt` (if any, unless `first`: the attempt began none) with
+/// `ok`, then begins step `name`. Returns the new step's number.
+pub async fn begin(
+    db: &Db,
+    operation_id: i64,
+    attempt: i64,
+    name: &str,
+    first: bool,
+) -> sqlx::Result<i64> {
+    if !first {
+        end_running(db, operation_id, attempt, "ok").await?;
+    }
     let now = Utc::now();
     with_db!(db, |pool| {
         sqlx::query_scalar(
@@ -37,6 +45,10 @@ pub async fn begin(db: &Db, operation_id: i64, attempt: i64, name: &str) -> sqlx
     })
 }
 
+/// Ends the running step of an attempt: $1 operation, $2 attempt, $3 status, $4 time.
+pub(super) const END_RUNNING: &str = "UPDATE operation_steps SET status = $3, ended_at = $4 \
+     WHERE operation_id = $1 AND attempt = $2 AND status = 'running'";
+
 /// Ends the running step of `attempt`, if there is one, with `status`.
 pub async fn end_running(
     db: &Db,
@@ -46,17 +58,14 @@ pub async fn end_running(
 ) -> sqlx::Result<()> {
     let now = Utc::now();
     with_db!(db, |pool| {
-        sqlx::query(
-            "UPDATE operation_steps SET status = $3, ended_at = $4 \
-             WHERE operation_id = $1 AND attempt = $2 AND status = 'running'",
-        )
-        .bind(operation_id)
-        .bind(attempt)
-        .bind(status)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(drop)
+        sqlx::query(END_RUNNING)
+            .bind(operation_id)
+            .bind(attempt)
+            .bind(status)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(drop)
     })
 }
 

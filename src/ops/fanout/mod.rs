@@ -290,7 +290,9 @@ async fn create<K: Kind>(ctx: &OpContext, target: &Target, params: Value) -> any
 /// Runs child `id` here (the claim decides: another worker may hold it, or it waits for a
 /// lock and the queue hands it on), then follows it until it ends.
 async fn child(engine: &Engine, id: i64) -> anyhow::Result<OperationRow> {
-    engine.run(id).await;
+    if let Some(ended) = engine.run(id).await {
+        return Ok(ended);
+    }
     loop {
         let row = operations::get(&engine.db, id)
             .await?
