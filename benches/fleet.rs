@@ -8,6 +8,8 @@
 //! - ours: the four servers' `migrate_all?parallel=4` asked at once through the API, from the
 //!   first request to the last parent's end (best and median of 3 after a warm-up run);
 //! - the ideal: 200 × 0.3 s ÷ (4 hosts × 4) = 3.75 s;
+//! - the floor of this machine: the jobs alone, run by each host itself as our warm shells run
+//!   them, with no SSH session, database or orchestrator per job;
 //! - an `ssh` process per client over a ControlMaster per host;
 //! - Ansible ad-hoc (`-f 16`, ControlPersist, pipelining), one inventory entry per client;
 //! - a fresh `ssh` per client, one after the other (a plain queue job's way).
