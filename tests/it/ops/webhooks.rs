@@ -280,6 +280,38 @@ on_both_queues! {
         assert_eq!(seen[0].json()["status"], "cancelled");
         assert_eq!(settled_delivery(&app, id).await["status"], "delivered");
     }
+
+    async fn two_worker_processes_starting_together_send_each_event_once(_app, slot) {
+        let receiver = Receiver::start(&[]).await;
+        let app = hook_app(slot, &receiver, false, &[]).await;
+        let server = register(&app, testbed::get().host(2)).await;
+        let mut ids = Vec::new();
+        for _ in 0..13 {
+            let id = start(&app, &format!("/servers/{server}/images")).await;
+            app.post(&format!("/operations/{id}/cancel"), support::Body::None).await.expect(202);
+            ids.push(id);
+        }
+        // One due delivery claimed by eight at once: one claim wins it.
+        let probe = ids.pop().unwrap();
+        let page = app.get(&format!("/webhooks/deliveries?operation_id={probe}")).await.expect(200).json();
+        let delivery = page["items"][0]["id"].as_i64().unwrap();
+        let until = chrono::Utc::now() + chrono::Duration::hours(1);
+        let claims = futures::future::join_all(
+            (0..8).map(|_| alfa_cloud::store::webhooks::claim(&app.engine.db, delivery, until)),
+        )
+        .await;
+        let won = claims.into_iter().map(Result::unwrap).filter(Option::is_some).count();
+        assert_eq!(won, 1, "one of eight claims of one delivery wins it");
+        // Two dispatchers start at once and find the same twelve due deliveries.
+        let _a: Worker = spawn_worker(&app);
+        let _b: Worker = spawn_worker(&app);
+        for id in ids {
+            receiver.wait_for(id, 1).await;
+            let settled = settled_delivery(&app, id).await;
+            assert_eq!((settled["status"].as_str(), settled["tries"].as_i64()), (Some("delivered"), Some(1)), "{settled}");
+            assert_eq!(receiver.about(id).len(), 1, "operation {id}'s event was POSTed once");
+        }
+    }
 }
 
 #[test]
