@@ -374,6 +374,54 @@ async fn a_refused_recipient_ends_the_mail_at_once_with_the_servers_reply() {
     );
 }
 
+/// A worker lost between the mail's send and the operation's end (its row still says
+/// running, its lease ran out: what a killed worker leaves) makes the operation run again; the
+/// next attempt finds the mail recorded and does not send it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mail_operation_run_again_after_a_lost_worker_does_not_send_its_mail_twice() {
+    let smtp = Smtp::start().await;
+    let app = mail_app(Backend::Sqlite, false, &smtp.url(), &[]).await;
+    let id = registered_active(&app, &[("license_expires_at", "2030-01-15")]).await;
+    let op = start(&app, &format!("/clients/{id}/send_expire")).await;
+    ok(&app, op).await;
+    assert_eq!(smtp.wait_for(1).await.len(), 1);
+    let alfa_cloud::store::Db::Sqlite(pool) = &app.engine.db else {
+        unreachable!("an SQLite app")
+    };
+    sqlx::query(
+        "UPDATE operations SET status = 'running', worker_id = 'a-lost-worker', \
+         lease_until = $2, finished_at = NULL, result = NULL WHERE id = $1",
+    )
+    .bind(op)
+    .bind(chrono::Utc::now() - chrono::Duration::minutes(1))
+    .execute(pool)
+    .await
+    .unwrap();
+    let again = eventually(
+        Duration::from_secs(60),
+        "the second attempt to end",
+        || async {
+            let view = app
+                .get(&format!("/operations/{op}"))
+                .await
+                .expect(200)
+                .json();
+            if view["attempt"] == 2 && view["status"] != "running" {
+                Ok(view)
+            } else {
+                Err(view.to_string())
+            }
+        },
+    )
+    .await;
+    assert_eq!(again["status"], "ok", "{again}");
+    let log = log_text(&app, op).await.join("\n");
+    assert!(log.contains("already sent its mail to"), "{log}");
+    assert_eq!(smtp.messages().await.len(), 1, "the mail was sent once");
+    let mails = view(app.get(&format!("/clients/{id}/mails")).await);
+    assert_eq!(mails["total"], 1, "{mails}");
+}
+
 crate::on_both_backends! {
     async fn without_smtp_the_mail_endpoints_answer_503_and_a_bad_locale_is_refused(app) {
         let server = app.create_server(&[]).await;
