@@ -1,10 +1,15 @@
 //! The job scripts of `jobs/`, compiled into the binary so a worker needs no files beside it
-//! and a server needs nothing installed: each is sent as `jobs/lib.sh` + the script on stdin.
+//! and a server needs nothing installed: each is sent as `jobs/lib.sh` + `jobs/lib_web.sh` + the
+//! script on stdin (a warm shell loads the two libraries once, then takes only scripts).
 //!
 //! A new job script is a file in `jobs/` and one line in the list below.
 
-/// `jobs/lib.sh`, which every job script runs after.
-pub(super) const LIB: &str = include_str!("../../jobs/lib.sh");
+/// `jobs/lib.sh` and `jobs/lib_web.sh` (its nginx and certbot helpers), which every job script
+/// runs after.
+pub(super) const LIB: &str = concat!(
+    include_str!("../../jobs/lib.sh"),
+    include_str!("../../jobs/lib_web.sh")
+);
 
 /// A script a job runs on a server: its file name (for messages) and its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

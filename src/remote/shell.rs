@@ -1,5 +1,5 @@
 //! Warm shells: a job script runs in a `bash` that is already logged in on the server, with
-//! `jobs/lib.sh` loaded, instead of in a new SSH session that starts a new bash and reads the
+//! `jobs/lib.sh` and `jobs/lib_web.sh` loaded, instead of in a new SSH session that starts a new bash and reads the
 //! library again for every command. A shell is one session of the server's pooled connection;
 //! it holds one of the connection's command slots while it lives, runs one job at a time, and
 //! goes back to the connection's idle list when the job ends cleanly. On a fan-out over a
@@ -7,9 +7,9 @@
 //! of a session, a bash and the library.
 //!
 //! Everything travels on the shell's stdin, which only this process writes:
-//! - once per shell: `jobs/lib.sh`, then `set +euo pipefail` (the shell itself outlives a
-//!   failing job) and `set -m` (each job in a process group of its own, which a cancel kills
-//!   whole), and the `__alfa_end` function;
+//! - once per shell: `jobs/lib.sh` + `jobs/lib_web.sh`, then `set +euo pipefail` (the shell
+//!   itself outlives a failing job) and `set -m` (each job in a process group of its own, which
+//!   a cancel kills whole), and the `__alfa_end` function;
 //! - once per shell and script: the script's text into a variable (a quoted heredoc whose end
 //!   line is random);
 //! - per job, one line: a subshell that prints its process group (`::pgid N`), exports the
@@ -32,7 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use super::run::read_lines;
 use super::{Line, Stream};
 
-/// Sent once to a new shell, after `jobs/lib.sh`.
+/// Sent once to a new shell, after the libraries (`jobs/lib.sh`, `jobs/lib_web.sh`).
 const BOOT: &str = r#"
 set +euo pipefail
 set -m
@@ -53,7 +53,7 @@ pub(super) struct Shell {
     pub(super) session: Arc<Session>,
     /// The scripts already held in a variable of this shell (by the name of the variable).
     defined: HashSet<String>,
-    /// `jobs/lib.sh` and BOOT are still to be sent (a new shell).
+    /// The libraries and BOOT are still to be sent (a new shell).
     booted: bool,
     pub(super) idle_since: Instant,
     /// One of the connection's command slots, held for the shell's life.
