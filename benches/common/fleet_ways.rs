@@ -22,12 +22,37 @@ pub struct Job {
     pub sub: String,
 }
 
-/// `ssh ARGS bash -s -- BASE SUB migrate --force` with the job on stdin; panics unless it works.
-async fn ssh_job(args: Vec<String>, job: Job, script: Arc<String>) {
+/// `ssh ARGS` with `input` on its stdin (its stdout kept when `keep_stdout`); panics with
+/// `what` and ssh's stderr unless it succeeds.
+async fn ssh_with_input(args: &[String], input: &[u8], keep_stdout: bool, what: &str) -> Vec<u8> {
     let mut child = tokio::process::Command::new("ssh")
-        .args(&args)
-        .arg(&job.addr)
-        .args([
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(if keep_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `ssh ARGS bash -s -- BASE SUB migrate --force` with the job on stdin; panics unless it works.
+async fn ssh_job(mut args: Vec<String>, job: Job, script: Arc<String>) {
+    args.extend(
+        [
+            &job.addr,
             "bash",
             "-s",
             "--",
@@ -35,23 +60,11 @@ async fn ssh_job(args: Vec<String>, job: Job, script: Arc<String>) {
             &job.sub,
             "migrate",
             "--force",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh runs");
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(script.as_bytes()).await.unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "ssh {} migrate of {} failed: {}",
-        job.addr,
-        job.sub,
-        String::from_utf8_lossy(&out.stderr)
+        ]
+        .map(String::from),
     );
+    let what = format!("ssh {} migrate of {}", job.addr, job.sub);
+    ssh_with_input(&args, script.as_bytes(), false, &what).await;
 }
 
 /// An `ssh` process per client over the host's ControlMaster, `PARALLEL` per host at once.
@@ -162,23 +175,9 @@ pub async fn on_host(common: &[String], jobs: &[Job], dir: &std::path::Path) -> 
         args.extend(["-o".into(), "ControlPath=none".into(), addr.clone()]);
         args.extend(["bash".into(), "-s".into()]);
         hosts.spawn(async move {
-            let mut child = tokio::process::Command::new("ssh")
-                .args(&args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("ssh runs");
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(run.as_bytes()).await.unwrap();
-            drop(stdin);
-            let out = child.wait_with_output().await.unwrap();
-            assert!(
-                out.status.success(),
-                "the jobs on {addr} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            let what = format!("the jobs on {addr}");
+            let out = ssh_with_input(&args, run.as_bytes(), true, &what).await;
+            let times: Vec<f64> = String::from_utf8_lossy(&out)
                 .lines()
                 .map(|l| l.trim().parse().unwrap())
                 .collect();
