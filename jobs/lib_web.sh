@@ -11,32 +11,31 @@
 # installing one client's vhost never waits for another's certificate. Each is held until the
 # script exits (or its unlock); taking one twice is a no-op.
 ALFA_LOCK_FD=""
+# shellcheck disable=SC2034  # set and read through alfa_lock's VAR
 ALFA_CERTBOT_LOCK_FD=""
+
+# alfa_lock VAR FILE NAME — opens FILE on a new descriptor kept in VAR and waits (up to 120 s)
+# to hold it (flock); a no-op when VAR already holds the lock.
+alfa_lock() {
+  local var=$1 file=$2 name=$3 fd
+  [[ -z ${!var} ]] || return 0
+  require_dir "${file%/*}" "the nginx folder"
+  resolve_cmd flock >/dev/null || die "flock is not installed on this server: install util-linux"
+  exec {fd}>>"$file" ||
+    die "cannot open the lock file $file: the nginx folder must be writable by $(id -un) (run check_host)"
+  printf -v "$var" '%s' "$fd"
+  flock -w 120 "$fd" ||
+    die "another job has held the $name lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
+}
 
 # nginx_lock BASE — waits (up to 120 s) for the nginx lock of BASE and holds it.
 nginx_lock() {
-  local base=$1 file
-  file=$base/nginx/.alfa.lock
-  [[ -z $ALFA_LOCK_FD ]] || return 0
-  require_dir "$base/nginx" "the nginx folder"
-  resolve_cmd flock >/dev/null || die "flock is not installed on this server: install util-linux"
-  exec {ALFA_LOCK_FD}>>"$file" ||
-    die "cannot open the lock file $file: the nginx folder must be writable by $(id -un) (run check_host)"
-  flock -w 120 "$ALFA_LOCK_FD" ||
-    die "another job has held the nginx lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
+  alfa_lock ALFA_LOCK_FD "$1/nginx/.alfa.lock" nginx
 }
 
 # certbot_lock BASE — waits (up to 120 s) for the certbot lock of BASE and holds it.
 certbot_lock() {
-  local base=$1 file
-  file=$base/nginx/.alfa-certbot.lock
-  [[ -z $ALFA_CERTBOT_LOCK_FD ]] || return 0
-  require_dir "$base/nginx" "the nginx folder"
-  resolve_cmd flock >/dev/null || die "flock is not installed on this server: install util-linux"
-  exec {ALFA_CERTBOT_LOCK_FD}>>"$file" ||
-    die "cannot open the lock file $file: the nginx folder must be writable by $(id -un) (run check_host)"
-  flock -w 120 "$ALFA_CERTBOT_LOCK_FD" ||
-    die "another job has held the certbot lock $file for 120 s: try again later (a stuck job? see 'fuser -v $file')"
+  alfa_lock ALFA_CERTBOT_LOCK_FD "$1/nginx/.alfa-certbot.lock" certbot
 }
 
 # nginx_unlock — releases the nginx lock early (before slow work that needs no lock).
