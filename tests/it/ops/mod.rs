@@ -17,6 +17,7 @@ mod fleet_wide;
 mod lab_updates;
 mod lifecycle;
 mod mail;
+mod mail_failures;
 mod probes;
 mod prune;
 mod queue;
