@@ -1,8 +1,8 @@
 //! Warm shells: a job script runs in a `bash` that is already logged in on the server, with
-//! `jobs/lib.sh` and `jobs/lib_web.sh` loaded, instead of in a new SSH session that starts a new bash and reads the
-//! library again for every command. A shell is one session of the server's pooled connection;
-//! it holds one of the connection's command slots while it lives, runs one job at a time, and
-//! goes back to the connection's idle list when the job ends cleanly. On a fan-out over a
+//! `jobs/lib.sh` and `jobs/lib_web.sh` loaded, instead of in a new SSH session that starts a new
+//! bash and reads the library again for every command. A shell is one session of the server's
+//! pooled connection; it holds one of the connection's command slots while it lives, runs one
+//! job at a time, and goes back to the connection's idle list when the job ends cleanly. On a fan-out over a
 //! server's clients this saves, per command, the session's round trips and the server's work
 //! of a session, a bash and the library.
 //!
